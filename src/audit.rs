@@ -1,0 +1,195 @@
+//! Audit events: what happened to which token, for the registry's own records.
+//!
+//! An event names the account, the token id where known, the client address where known
+//! and the time. It never holds a secret, a hash or a header value.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+
+use crate::decision::{Action, DenyReason, GrantedBy};
+use crate::record::AccountId;
+use crate::token::TokenId;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// An account was created with its primary key.
+    AccountCreated,
+    /// The account password was set, changed or removed.
+    PasswordChanged,
+    /// A token was issued.
+    Issued,
+    /// A token got a new secret; the old one works until `old_secret_until`.
+    Refreshed {
+        /// When the previous secret stops working.
+        old_secret_until: OffsetDateTime,
+    },
+    /// The primary key was regenerated.
+    PrimaryRegenerated,
+    /// A token's description or scope was changed.
+    Edited,
+    /// A token was revoked.
+    Revoked {
+        /// Why.
+        cause: RevokeCause,
+    },
+    /// A child token was derived from `parent`.
+    Derived {
+        /// The parent token.
+        parent: TokenId,
+    },
+    /// A request was allowed.
+    Used {
+        /// What it did.
+        action: Action,
+        /// How it was authenticated.
+        by: GrantedBy,
+    },
+    /// A request was denied.
+    Denied {
+        /// Why.
+        reason: DenyReason,
+    },
+    /// A secret retired by a refresh was presented after its overlap window: it has
+    /// probably leaked.
+    RetiredSecretReused,
+    /// Tokens that expire soon (the result of an expiring-soon query).
+    ExpiringSoon {
+        /// The tokens and their expiry.
+        tokens: Vec<(TokenId, OffsetDateTime)>,
+    },
+}
+
+/// Why a token was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevokeCause {
+    /// Its owner revoked it.
+    Owner,
+    /// A retired secret of it was reused and the policy revokes on reuse.
+    RetiredSecretReused,
+    /// It went unused for longer than the idle policy allows.
+    Idle,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// What happened.
+    pub kind: AuditKind,
+    /// The account, where known.
+    pub account: Option<AccountId>,
+    /// The token, where known.
+    pub token: Option<TokenId>,
+    /// The client's address, where the server gave it.
+    pub client_addr: Option<IpAddr>,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// Receives audit events. Implement it for your log or database, use
+/// [`TracingAudit`] (feature `tracing`), a closure, or the default [`NoAudit`].
+///
+/// `record` is called on the request path: keep it quick (queue the event, do not write
+/// a database row inline).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use feedkey::{AuditEvent, Feedkey, MemoryStore, TokenKey};
+///
+/// let seen = Arc::new(Mutex::new(Vec::<AuditEvent>::new()));
+/// let sink = Arc::clone(&seen);
+/// let keys = Feedkey::builder(MemoryStore::new(), TokenKey::generate(1)?)
+///     .audit(move |event: &AuditEvent| sink.lock().unwrap().push(event.clone()))
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait AuditSink: Send + Sync {
+    /// Takes one event.
+    fn record(&self, event: &AuditEvent);
+
+    /// Whether events are wanted at all: `false` lets the request path skip building
+    /// them.
+    fn enabled(&self) -> bool {
+        true
+    }
+}
+
+impl<F: Fn(&AuditEvent) + Send + Sync> AuditSink for F {
+    fn record(&self, event: &AuditEvent) {
+        self(event)
+    }
+}
+
+/// Discards every event (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAudit;
+
+impl AuditSink for NoAudit {
+    fn record(&self, _: &AuditEvent) {}
+
+    fn enabled(&self) -> bool {
+        false
+    }
+}
+
+/// Emits every event as a `tracing` event with target `feedkey::audit`: denials and
+/// reuse at `WARN`, the rest at `INFO`.
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingAudit;
+
+#[cfg(feature = "tracing")]
+impl AuditSink for TracingAudit {
+    fn record(&self, event: &AuditEvent) {
+        let account = event.account.as_ref().map(AccountId::as_str);
+        let token = event.token.map(|t| t.to_string());
+        let client = event.client_addr.map(|a| a.to_string());
+        match &event.kind {
+            AuditKind::Denied { .. } | AuditKind::RetiredSecretReused => tracing::warn!(
+                target: "feedkey::audit",
+                event = %event.kind,
+                account,
+                token,
+                client,
+                at = %event.at,
+            ),
+            _ => tracing::info!(
+                target: "feedkey::audit",
+                event = %event.kind,
+                account,
+                token,
+                client,
+                at = %event.at,
+            ),
+        }
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditKind::AccountCreated => f.write_str("account created"),
+            AuditKind::PasswordChanged => f.write_str("password changed"),
+            AuditKind::Issued => f.write_str("issued"),
+            AuditKind::Refreshed { old_secret_until } => {
+                write!(f, "refreshed (old secret works until {old_secret_until})")
+            }
+            AuditKind::PrimaryRegenerated => f.write_str("primary key regenerated"),
+            AuditKind::Edited => f.write_str("edited"),
+            AuditKind::Revoked { cause } => write!(f, "revoked ({cause:?})"),
+            AuditKind::Derived { parent } => write!(f, "derived from {parent}"),
+            AuditKind::Used { action, by } => write!(f, "used: {action:?} by {by:?}"),
+            AuditKind::Denied { reason } => write!(f, "denied: {reason}"),
+            AuditKind::RetiredSecretReused => f.write_str("retired secret reused"),
+            AuditKind::ExpiringSoon { tokens } => {
+                write!(f, "{} tokens expiring soon", tokens.len())
+            }
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! The evaluator: `authorize` on every request, and `sign_in` for the website.
+//!
+//! Order of checks for a token, and why:
+//! 1. shape, prefix and checksum: cheap, public, stops typos and garbage before any lookup;
+//! 2. lookup by id, then one keyed hash and a fixed number of constant-time comparisons
+//!    (the current secret and every retired-secret slot, decoys standing in for missing
+//!    ones), so an unknown id costs what a wrong secret costs;
+//! 3. only then retired-secret reuse, revocation, expiry, idleness, network and scope, and
+//!    for a derived token its parent's state and scope: no one learns anything of a
+//!    token's state or scope without its secret.
+
+use std::net::IpAddr;
+
+use crate::audit::{AuditEvent, AuditKind, RevokeCause};
+use crate::credential::{Credential, Request};
+use crate::decision::{Action, Denial, DenyReason, Grant, Target};
+use crate::expiry::is_expired;
+use crate::hash::Matched;
+use crate::record::{AccountId, StoredToken, TokenRecord};
+use crate::scope::OutOfScope;
+use crate::service::Feedkey;
+use crate::store::TokenStore;
+use crate::token::PresentedToken;
+
+impl From<OutOfScope> for DenyReason {
+    fn from(out: OutOfScope) -> Self {
+        match out {
+            OutOfScope::Action(p) => DenyReason::ActionOutOfScope(p),
+            OutOfScope::Feed => DenyReason::FeedOutOfScope,
+            OutOfScope::Package => DenyReason::PackageOutOfScope,
+            OutOfScope::PackageRequired => DenyReason::PackageRequired,
+            OutOfScope::Network => DenyReason::AddressNotAllowed,
+        }
+    }
+}
+
+/// How a Basic-auth password is to be read.
+enum Secret<'a> {
+    Token(&'a str),
+    Password(&'a str),
+}
+
+/// A token whose secret was proven: the record, and whether a retired secret (inside its
+/// overlap window) was the one presented.
+pub(crate) struct Proven {
+    pub stored: StoredToken,
+    pub previous_secret: bool,
+}
+
+impl<S: TokenStore> Feedkey<S> {
+    /// Whether `password` is meant as a token: it has this registry's prefix and a token's
+    /// length. Such a string never goes to the password check, so a mistyped token is
+    /// logged as a malformed token, not as a wrong password.
+    fn classify<'a>(&self, password: &'a str) -> Secret<'a> {
+        if self.looks_like_token(password) {
+            Secret::Token(password)
+        } else {
+            Secret::Password(password)
+        }
+    }
+
+    /// Whether `text` has this registry's token prefix and a token's length.
+    pub(crate) fn looks_like_token(&self, text: &str) -> bool {
+        let has_prefix = text
+            .strip_prefix(self.format.prefix())
+            .is_some_and(|rest| rest.starts_with('_'));
+        has_prefix && text.len() == self.format.token_len()
+    }
+
+    /// Decides whether `request` may do `action` on `target`.
+    ///
+    /// A token may do what its scope names, and nothing at all once revoked, expired or
+    /// retired for idleness. The account password (Basic auth with a password that is not
+    /// a token) may only read. A denial carries its reason for logs; answer the client
+    /// with [`Denial::status`] and a generic message.
+    ///
+    /// ```
+    /// use feedkey::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let keys = Feedkey::builder(MemoryStore::new(), TokenKey::generate(1)?).build()?;
+    /// let alice = AccountId::new("alice")?;
+    /// keys.create_account(&alice, Expiry::Never).await?;
+    /// let reader = keys.issue(&alice, NewToken::new("laptop", Scope::read_only())).await?;
+    ///
+    /// let request = Request::from_headers(Some(reader.token.expose_secret().as_bytes()), None);
+    /// let grant = keys.authorize(&request, Action::Read, &Target::package("main", "Acme.Util")).await?;
+    /// assert_eq!(grant.account(), &alice);
+    ///
+    /// let denial = keys
+    ///     .authorize(&request, Action::Push, &Target::new_package("main", "Acme.Util"))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(denial.status(), DenyStatus::Forbidden);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`Denial`] whenever the answer is no, including when the store fails
+    /// ([`DenyReason::Store`], status 503).
+    pub async fn authorize(
+        &self,
+        request: &Request<'_>,
+        action: Action,
+        target: &Target<'_>,
+    ) -> Result<Grant, Denial> {
+        let decision = self.decide(request, action, target).await;
+        if self.audit.enabled() {
+            self.audit_decision(request, action, &decision);
+        }
+        decision
+    }
+
+    fn audit_decision(
+        &self,
+        request: &Request<'_>,
+        action: Action,
+        decision: &Result<Grant, Denial>,
+    ) {
+        let (kind, account, token) = match decision {
+            Ok(grant) => (
+                AuditKind::Used {
+                    action,
+                    by: grant.granted_by(),
+                },
+                Some(grant.account().clone()),
+                grant.token_id(),
+            ),
+            Err(denial) => (
+                AuditKind::Denied {
+                    reason: denial.reason().clone(),
+                },
+                denial.account().cloned(),
+                denial.token_id(),
+            ),
+        };
+        self.emit(AuditEvent {
+            kind,
+            account,
+            token,
+            client_addr: request.client_addr(),
+            at: self.clock.now(),
+        });
+    }
+
+    async fn decide(
+        &self,
+        request: &Request<'_>,
+        action: Action,
+        target: &Target<'_>,
+    ) -> Result<Grant, Denial> {
+        let credential = request
+            .credential()
+            .map_err(|e| Denial::new(DenyReason::MalformedCredential(e)))?;
+        let client = request.client_addr();
+        let text = match credential {
+            Credential::Token(text) => *text,
+            Credential::Basic { username, password } => match self.classify(password) {
+                Secret::Token(text) => text,
+                Secret::Password(_) if action != Action::Read => {
+                    // Refused before the slow hash: the answer is the same whatever the
+                    // password, so it tells nothing, and costs nothing.
+                    return Err(Denial::new(DenyReason::PasswordCannotWrite));
+                }
+                Secret::Password(password) => {
+                    // Boxed: the password path's state would otherwise swell every
+                    // token request's future.
+                    let account = Box::pin(self.verify_password(username, password)).await?;
+                    if !target.is_well_formed() {
+                        return Err(Denial::for_account(DenyReason::InvalidTarget, account));
+                    }
+                    return Ok(Grant::password(account));
+                }
+            },
+        };
+        let presented = self
+            .format
+            .parse(text)
+            .map_err(|e| Denial::new(DenyReason::MalformedToken(e)))?;
+        let proven = self.verify_token(&presented, client).await?;
+        let record = &proven.stored.record;
+        // A child whose parent is gone is a dead credential (401), whatever it asks.
+        let parent = match record.parent {
+            Some(parent) => Some(Box::pin(self.live_parent(record, parent)).await?),
+            None => None,
+        };
+        // Only now, with the credential proven, is the target looked at.
+        if !target.is_well_formed() {
+            return Err(Denial::for_record(DenyReason::InvalidTarget, record));
+        }
+        record
+            .scope
+            .check(action, target, client)
+            .map_err(|out| Denial::for_record(out.into(), record))?;
+        if let Some(parent) = parent {
+            parent
+                .record
+                .scope
+                .check(action, target, client)
+                .map_err(|_| Denial::for_record(DenyReason::ParentOutOfScope, record))?;
+        }
+        Ok(Grant::token(proven.stored.record, proven.previous_secret))
+    }
+
+    /// A derived token's parent, if it still stands: same account, not revoked, not
+    /// expired, not idle.
+    async fn live_parent(
+        &self,
+        child: &TokenRecord,
+        parent_id: crate::token::TokenId,
+    ) -> Result<StoredToken, Denial> {
+        let parent = self
+            .store
+            .token(&parent_id)
+            .await
+            .map_err(|e| Denial::for_record(DenyReason::Store(e), child))?;
+        let now = self.clock.now();
+        match parent {
+            Some(p)
+                if p.record.account == child.account
+                    && p.record.revoked_at.is_none()
+                    && !is_expired(p.record.expires_at, now)
+                    && !self
+                        .policy
+                        .is_idle(p.record.created_at, p.last_used_at, now) =>
+            {
+                Ok(p)
+            }
+            _ => Err(Denial::for_record(DenyReason::ParentInvalid, child)),
+        }
+    }
+
+    /// Checks a token's secret (current, or retired inside its overlap window), then
+    /// revocation, expiry and idleness; records its use.
+    pub(crate) async fn verify_token(
+        &self,
+        presented: &PresentedToken,
+        client: Option<IpAddr>,
+    ) -> Result<Proven, Denial> {
+        let id = presented.id();
+        let stored = self
+            .store
+            .token(&id)
+            .await
+            .map_err(|e| Denial::for_token(DenyReason::Store(e), id))?;
+        // One keyed hash and a fixed number of constant-time comparisons on every path: an
+        // unknown id is verified against a decoy hash just as a known one is.
+        let verified = self.hasher.verify(
+            presented,
+            Some(match &stored {
+                Some(s) => (&s.record.secret_hash, s.record.retired.as_slice()),
+                None => (self.hasher.decoy(), &[][..]),
+            }),
+        );
+        let Some(stored) = stored else {
+            return Err(Denial::for_token(DenyReason::UnknownToken, id));
+        };
+        let record = &stored.record;
+        // The clock is read only once the secret matched, so that an unknown id and a
+        // wrong secret do the same work.
+        let (previous_secret, now) = match verified.matched {
+            Matched::Current => (false, self.clock.now()),
+            Matched::Retired(i) => {
+                let now = self.clock.now();
+                match record.retired.get(i) {
+                    Some(r) if now < r.works_until => (true, now),
+                    Some(r) if now < r.kept_until => {
+                        Box::pin(self.on_reuse(&stored, client)).await;
+                        return Err(Denial::for_record(DenyReason::RetiredSecretReused, record));
+                    }
+                    _ => return Err(Denial::for_token(DenyReason::WrongSecret, id)),
+                }
+            }
+            Matched::Nothing if verified.unknown_key => {
+                return Err(Denial::for_token(DenyReason::UnknownKey, id));
+            }
+            Matched::Nothing => return Err(Denial::for_token(DenyReason::WrongSecret, id)),
+        };
+        if record.revoked_at.is_some() {
+            return Err(Denial::for_record(DenyReason::Revoked, record));
+        }
+        if is_expired(record.expires_at, now) {
+            return Err(Denial::for_record(DenyReason::Expired, record));
+        }
+        if self
+            .policy
+            .is_idle(record.created_at, stored.last_used_at, now)
+        {
+            return Err(Denial::for_record(DenyReason::Idle, record));
+        }
+        let due = stored
+            .last_used_at
+            .is_none_or(|last| now - last >= self.last_used_every);
+        if due {
+            // Best effort: a failed write of the last-used time denies nothing.
+            let _ = self.store.touch_token(&id, now).await;
+        }
+        if verified.stale {
+            Box::pin(self.rehash(&stored, presented)).await;
+        }
+        Ok(Proven {
+            stored,
+            previous_secret,
+        })
+    }
+
+    /// A retired secret came back after its window: audit it, and revoke the token if the
+    /// policy says so.
+    async fn on_reuse(&self, stored: &StoredToken, client: Option<IpAddr>) {
+        let record = &stored.record;
+        let now = self.clock.now();
+        self.emit(AuditEvent {
+            kind: AuditKind::RetiredSecretReused,
+            account: Some(record.account.clone()),
+            token: Some(record.id),
+            client_addr: client,
+            at: now,
+        });
+        if self.rotation.revokes_on_reuse() && record.revoked_at.is_none() {
+            // Retried on a concurrent change: the leak is assumed, the token must go.
+            // (It audits itself; a failure leaves the next reuse to try again.)
+            let _ = self
+                .revoke_as(
+                    &record.account,
+                    record.id,
+                    RevokeCause::RetiredSecretReused,
+                    client,
+                )
+                .await;
+        }
+    }
+
+    /// Rehashes a secret verified under an old key. Best effort: a concurrent change
+    /// wins, and the next good verify tries again.
+    async fn rehash(&self, stored: &StoredToken, presented: &PresentedToken) {
+        let mut record = TokenRecord::clone(&stored.record);
+        let expected = record.revision;
+        let Some(revision) = expected.checked_add(1) else {
+            return;
+        };
+        record.secret_hash = self.hasher.hash(&record.id, presented.secret());
+        record.revision = revision;
+        let _ = self.store.update_token(record, expected).await;
+    }
+
+    /// Checks an account password (Argon2id, or a remembered good verify).
+    async fn verify_password(&self, username: &str, password: &str) -> Result<AccountId, Denial> {
+        let now = self.clock.now();
+        let account_id = AccountId::new(username).ok();
+        let account = match &account_id {
+            Some(id) => self
+                .store
+                .account(id)
+                .await
+                .map_err(|e| Denial::new(DenyReason::Store(e)))?,
+            None => None,
+        };
+        // The decoy stands in for an unknown account, so timing tells nothing.
+        let decoy_id;
+        let id_for_check = match &account_id {
+            Some(id) => id,
+            None => {
+                decoy_id =
+                    AccountId::new("-").map_err(|_| Denial::new(DenyReason::UnknownAccount))?;
+                &decoy_id
+            }
+        };
+        let check = self
+            .passwords
+            .verify(
+                id_for_check,
+                account.as_ref().map_or(0, |a| a.revision),
+                password,
+                account.as_ref().and_then(|a| a.password.as_ref()),
+                now,
+            )
+            .await;
+        if check.busy {
+            return Err(Denial::new(DenyReason::Busy));
+        }
+        let (Some(account), Some(id)) = (account, account_id) else {
+            return Err(Denial::new(DenyReason::UnknownAccount));
+        };
+        if !check.matched {
+            return Err(Denial::for_account(DenyReason::WrongPassword, id));
+        }
+        if check.stale {
+            // Rehash under the configured parameters. Best effort, as for tokens.
+            if let Some(revision) = account.revision.checked_add(1)
+                && let Ok(hash) = self.passwords.hash(password).await
+            {
+                let mut updated = account.clone();
+                updated.password = Some(hash);
+                updated.revision = revision;
+                let _ = self.store.update_account(updated, account.revision).await;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Checks the token a request presents — secret, revocation, expiry, idleness and
+    /// client networks — without asking about any feed or package: for a management API
+    /// that needs to know who is calling (and, with [`Grant::granted_by`], whether with
+    /// the primary key). The account password is refused here, as for writes.
+    ///
+    /// # Errors
+    /// A [`Denial`], as from [`Feedkey::authorize`].
+    pub async fn authenticate(&self, request: &Request<'_>) -> Result<Grant, Denial> {
+        let credential = request
+            .credential()
+            .map_err(|e| Denial::new(DenyReason::MalformedCredential(e)))?;
+        let text = match credential {
+            Credential::Token(text) => *text,
+            Credential::Basic { password, .. } => match self.classify(password) {
+                Secret::Token(text) => text,
+                Secret::Password(_) => return Err(Denial::new(DenyReason::PasswordCannotWrite)),
+            },
+        };
+        let presented = self
+            .format
+            .parse(text)
+            .map_err(|e| Denial::new(DenyReason::MalformedToken(e)))?;
+        let client = request.client_addr();
+        let proven = self.verify_token(&presented, client).await?;
+        let record = &proven.stored.record;
+        if !record.scope.networks().allows(client) {
+            return Err(Denial::for_record(DenyReason::AddressNotAllowed, record));
+        }
+        if let Some(parent) = record.parent {
+            Box::pin(self.live_parent(record, parent)).await?;
+        }
+        Ok(Grant::token(proven.stored.record, proven.previous_secret))
+    }
+
+    /// Interactive sign-in to the website: the account password only. A token is refused
+    /// here whatever its scope (MyGet: "all authentication purposes, except logging into
+    /// the website").
+    ///
+    /// # Errors
+    /// A [`Denial`]: [`DenyReason::TokenCannotSignIn`], [`DenyReason::UnknownAccount`],
+    /// [`DenyReason::WrongPassword`] or [`DenyReason::Store`].
+    pub async fn sign_in(&self, username: &str, password: &str) -> Result<AccountId, Denial> {
+        if let Secret::Token(_) = self.classify(password) {
+            return Err(Denial::new(DenyReason::TokenCannotSignIn));
+        }
+        self.verify_password(username, password).await
+    }
+}

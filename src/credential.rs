@@ -1,0 +1,387 @@
+//! Credentials as they arrive over HTTP: an API-key header, a Bearer token, or Basic auth
+//! whose password is a token or the account password.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+/// The longest header value looked at, in bytes. Longer ones are refused unread.
+pub const MAX_HEADER_LEN: usize = 4096;
+
+/// The header NuGet clients send their API key in.
+pub const API_KEY_HEADER: &str = "X-NuGet-ApiKey";
+
+/// Why a request's credential could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The request carries no credential.
+    #[error("no credential")]
+    Missing,
+    /// A header value is longer than [`MAX_HEADER_LEN`].
+    #[error("credential header too long")]
+    TooLong,
+    /// A header value is not UTF-8, or has control characters.
+    #[error("credential is not printable text")]
+    NotText,
+    /// The `Authorization` scheme is neither `Bearer` nor `Basic`.
+    #[error("unsupported authorization scheme")]
+    UnsupportedScheme,
+    /// The Basic credential is not base64 of `user:password`.
+    #[error("malformed Basic credential")]
+    MalformedBasic,
+    /// The API-key header and the `Authorization` header carry different credentials.
+    #[error("two different credentials in one request")]
+    Ambiguous,
+}
+
+/// A credential taken from a request. A token is borrowed from the header value, never
+/// copied; a Basic credential is decoded into memory that is zeroed on drop.
+///
+/// `Debug` never shows the secret part.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// A token from an API-key header or `Authorization: Bearer`.
+    Token(&'a str),
+    /// `Authorization: Basic`: a user name and a password, which may be a token.
+    Basic {
+        /// The user name as sent.
+        username: String,
+        /// The password (or token) as sent.
+        password: Zeroizing<String>,
+    },
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Token(_) => f.debug_tuple("Token").finish_non_exhaustive(),
+            Credential::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+fn text(value: &[u8]) -> Result<&str, CredentialError> {
+    if value.len() > MAX_HEADER_LEN {
+        return Err(CredentialError::TooLong);
+    }
+    // One pass decides the usual case: printable ASCII (tabs allowed around the value).
+    let printable = value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+    let text = std::str::from_utf8(value).map_err(|_| CredentialError::NotText)?;
+    if !printable && text.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(CredentialError::NotText);
+    }
+    Ok(text.trim_matches([' ', '\t']))
+}
+
+impl<'a> Credential<'a> {
+    /// Reads an API-key header value (`X-NuGet-ApiKey`).
+    ///
+    /// # Errors
+    /// [`CredentialError`] when it is empty, too long or not text.
+    pub fn from_api_key(value: &'a [u8]) -> Result<Self, CredentialError> {
+        let text = text(value)?;
+        if text.is_empty() {
+            return Err(CredentialError::Missing);
+        }
+        Ok(Credential::Token(text))
+    }
+
+    /// Reads an `Authorization` header value: `Bearer <token>` or `Basic <base64>`.
+    /// The scheme is matched case-insensitively.
+    ///
+    /// # Errors
+    /// [`CredentialError`] naming what is wrong with it.
+    pub fn from_authorization(value: &'a [u8]) -> Result<Self, CredentialError> {
+        let text = text(value)?;
+        let (scheme, rest) = text
+            .split_once(' ')
+            .ok_or(CredentialError::UnsupportedScheme)?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            if rest.is_empty() {
+                return Err(CredentialError::Missing);
+            }
+            return Ok(Credential::Token(rest));
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(CredentialError::UnsupportedScheme);
+        }
+        let decoded = Zeroizing::new(
+            STANDARD
+                .decode(rest)
+                .map_err(|_| CredentialError::MalformedBasic)?,
+        );
+        let decoded = std::str::from_utf8(&decoded).map_err(|_| CredentialError::MalformedBasic)?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or(CredentialError::MalformedBasic)?;
+        if password.is_empty() || decoded.chars().any(char::is_control) {
+            return Err(CredentialError::MalformedBasic);
+        }
+        Ok(Credential::Basic {
+            username: username.to_owned(),
+            password: Zeroizing::new(password.to_owned()),
+        })
+    }
+}
+
+/// A request as `authorize` sees it: the credential (or why there is none).
+///
+/// ```
+/// use feedkey::Request;
+///
+/// let r = Request::from_headers(None, Some(b"Bearer fk_abc"));
+/// assert!(r.credential().is_ok());
+/// let r = Request::from_headers(None, None);
+/// assert!(r.credential().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    credential: Result<Credential<'a>, CredentialError>,
+    client_addr: Option<IpAddr>,
+}
+
+impl<'a> Request<'a> {
+    /// A request from its `X-NuGet-ApiKey` and `Authorization` header values, either of
+    /// which may be missing. Both present and different is refused as ambiguous.
+    ///
+    /// An empty (or blank) API-key header counts as absent, so it cannot hide a good
+    /// `Authorization` header.
+    pub fn from_headers(api_key: Option<&'a [u8]>, authorization: Option<&'a [u8]>) -> Self {
+        let api_key = api_key.filter(|v| v.iter().any(|b| !matches!(b, b' ' | b'\t')));
+        let credential = match (api_key, authorization) {
+            (None, None) => Err(CredentialError::Missing),
+            (Some(key), None) => Credential::from_api_key(key),
+            (None, Some(auth)) => Credential::from_authorization(auth),
+            (Some(key), Some(auth)) => {
+                match (
+                    Credential::from_api_key(key),
+                    Credential::from_authorization(auth),
+                ) {
+                    (Ok(a), Ok(b)) if a == b => Ok(a),
+                    (Ok(Credential::Token(a)), Ok(Credential::Basic { password, .. }))
+                        if a == password.as_str() =>
+                    {
+                        Ok(Credential::Token(a))
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    _ => Err(CredentialError::Ambiguous),
+                }
+            }
+        };
+        Self {
+            credential,
+            client_addr: None,
+        }
+    }
+
+    /// This request, from a client at `addr` (the peer address, or the one a trusted
+    /// proxy reported). Tokens limited to networks refuse requests without one.
+    #[must_use]
+    pub fn with_client_addr(mut self, addr: IpAddr) -> Self {
+        self.client_addr = Some(addr);
+        self
+    }
+
+    /// The client's address, if the server gave it.
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        self.client_addr
+    }
+
+    /// A request carrying `credential`.
+    pub fn with_credential(credential: Credential<'a>) -> Self {
+        Self {
+            credential: Ok(credential),
+            client_addr: None,
+        }
+    }
+
+    /// A request with Basic credentials a server has already decoded.
+    pub fn with_basic(username: &str, password: &str) -> Request<'static> {
+        Request {
+            credential: Ok(Credential::Basic {
+                username: username.to_owned(),
+                password: Zeroizing::new(password.to_owned()),
+            }),
+            client_addr: None,
+        }
+    }
+
+    /// A request presenting `token` (as an API key).
+    pub fn with_token(token: &'a str) -> Self {
+        Self {
+            credential: Ok(Credential::Token(token)),
+            client_addr: None,
+        }
+    }
+
+    /// A request from an [`http::HeaderMap`]: `X-NuGet-ApiKey` and `Authorization`.
+    #[cfg(feature = "http")]
+    ///
+    /// A header sent more than once is refused as ambiguous rather than read in part.
+    pub fn from_header_map(headers: &'a http::HeaderMap) -> Self {
+        let one = |name| -> Result<Option<&'a [u8]>, CredentialError> {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next().map(http::HeaderValue::as_bytes);
+            match values.next() {
+                Some(_) => Err(CredentialError::Ambiguous),
+                None => Ok(first),
+            }
+        };
+        match (
+            one(API_KEY_HEADER),
+            one(http::header::AUTHORIZATION.as_str()),
+        ) {
+            (Ok(api_key), Ok(authorization)) => Self::from_headers(api_key, authorization),
+            (Err(e), _) | (_, Err(e)) => Self {
+                credential: Err(e),
+                client_addr: None,
+            },
+        }
+    }
+
+    /// The credential, or why there is none.
+    ///
+    /// # Errors
+    /// The [`CredentialError`] found when the headers were read.
+    pub fn credential(&self) -> Result<&Credential<'a>, CredentialError> {
+        self.credential.as_ref().map_err(|e| *e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user_pass: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(user_pass)).into_bytes()
+    }
+
+    #[test]
+    fn the_three_ways_a_token_arrives() {
+        let r = Request::from_headers(Some(b"fk_x"), None);
+        assert_eq!(r.credential(), Ok(&Credential::Token("fk_x")));
+        let r = Request::from_headers(None, Some(b"bearer  fk_x "));
+        assert_eq!(r.credential(), Ok(&Credential::Token("fk_x")));
+        let header = basic("bob:fk_x");
+        let r = Request::from_headers(None, Some(&header));
+        assert_eq!(
+            r.credential(),
+            Ok(&Credential::Basic {
+                username: "bob".into(),
+                password: Zeroizing::new("fk_x".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_password_may_hold_colons() {
+        let header = basic("bob:a:b");
+        let r = Request::from_headers(None, Some(&header));
+        assert!(
+            matches!(r.credential(), Ok(Credential::Basic { password, .. }) if password.as_str() == "a:b")
+        );
+    }
+
+    #[test]
+    fn bad_headers_are_typed_errors() {
+        let long = vec![b'a'; MAX_HEADER_LEN + 1];
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, CredentialError);
+        let cases: Vec<Case<'_>> = vec![
+            (None, None, CredentialError::Missing),
+            (Some(b""), None, CredentialError::Missing),
+            (Some(b"  "), None, CredentialError::Missing),
+            (Some(&long), None, CredentialError::TooLong),
+            (Some(b"\xff\xfe"), None, CredentialError::NotText),
+            (Some(b"a\0b"), None, CredentialError::NotText),
+            (
+                None,
+                Some(b"Digest abc"),
+                CredentialError::UnsupportedScheme,
+            ),
+            (None, Some(b"Bearer"), CredentialError::UnsupportedScheme),
+            (None, Some(b"Bearer  "), CredentialError::UnsupportedScheme),
+            (None, Some(b"Basic !!!"), CredentialError::MalformedBasic),
+            (None, Some(b"Basic Ym9i"), CredentialError::MalformedBasic),
+            (
+                Some(b"fk_a"),
+                Some(b"Bearer fk_b"),
+                CredentialError::Ambiguous,
+            ),
+        ];
+        for (key, auth, want) in cases {
+            assert_eq!(
+                Request::from_headers(key, auth).credential().err(),
+                Some(want),
+                "{key:?} {auth:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_blank_api_key_does_not_hide_the_authorization_header() {
+        let r = Request::from_headers(Some(b" "), Some(b"Bearer fk_a"));
+        assert_eq!(r.credential(), Ok(&Credential::Token("fk_a")));
+    }
+
+    #[test]
+    fn the_same_token_in_both_headers_is_fine() {
+        let r = Request::from_headers(Some(b"fk_a"), Some(b"Bearer fk_a"));
+        assert!(r.credential().is_ok());
+        let header = basic("u:fk_a");
+        let r = Request::from_headers(Some(b"fk_a"), Some(&header));
+        assert!(r.credential().is_ok());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let header = basic("bob:hunter2");
+        let r = Request::from_headers(None, Some(&header));
+        let shown = format!("{r:?}");
+        assert!(shown.contains("bob"));
+        assert!(!shown.contains("hunter2"));
+        let r = Request::with_token("fk_secret");
+        assert!(!format!("{r:?}").contains("secret"));
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_header_map_reads_like_the_raw_values() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(API_KEY_HEADER, http::HeaderValue::from_static("fk_x"));
+        assert_eq!(
+            Request::from_header_map(&headers).credential(),
+            Ok(&Credential::Token("fk_x"))
+        );
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer fk_y"),
+        );
+        assert_eq!(
+            Request::from_header_map(&headers).credential().err(),
+            Some(CredentialError::Ambiguous)
+        );
+        assert_eq!(
+            Request::from_header_map(&http::HeaderMap::new())
+                .credential()
+                .err(),
+            Some(CredentialError::Missing)
+        );
+        let mut twice = http::HeaderMap::new();
+        twice.append(API_KEY_HEADER, http::HeaderValue::from_static("fk_x"));
+        twice.append(API_KEY_HEADER, http::HeaderValue::from_static("fk_y"));
+        assert_eq!(
+            Request::from_header_map(&twice).credential().err(),
+            Some(CredentialError::Ambiguous)
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The management API's error, wrapping each concern's own.
+
+use crate::decision::Denial;
+use crate::expiry::LifetimeError;
+use crate::hash::HashError;
+use crate::password::PasswordError;
+use crate::record::RecordError;
+use crate::scope::{NotCovered, ScopeError};
+use crate::store::StoreError;
+
+/// What an edit tried to widen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Widening {
+    /// A permission the token does not have.
+    Permissions,
+    /// A feed the token does not cover.
+    Feeds,
+    /// A client network the token does not allow.
+    Networks,
+}
+
+/// Why a management call (issue, edit, refresh, revoke...) failed. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The scope is invalid.
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    /// The expiry breaks the lifetime policy.
+    #[error(transparent)]
+    Lifetime(#[from] LifetimeError),
+    /// An account id or description is invalid.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The password is invalid, or hashing it failed.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The keys could not be used.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// The store failed; [`StoreError::Conflict`] means a concurrent change won.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The account already exists.
+    #[error("the account already exists")]
+    AccountExists,
+    /// No such account.
+    #[error("no such account")]
+    AccountNotFound,
+    /// No such token in this account (or it was revoked).
+    #[error("no such token")]
+    TokenNotFound,
+    /// Edits may narrow permissions and feeds, never widen them.
+    #[error("an edit cannot widen a token's {0:?}")]
+    Widens(Widening),
+    /// The primary key cannot be revoked or have its scope edited; regenerate it instead.
+    #[error("the primary key cannot be revoked or narrowed; regenerate it instead")]
+    PrimaryKey,
+    /// An expired token cannot be refreshed; issue a new one.
+    #[error("the token has expired; issue a new one")]
+    TokenExpired,
+    /// A derived token's scope is not provably inside its parent's.
+    #[error(transparent)]
+    NotCovered(#[from] NotCovered),
+    /// A derived token cannot be refreshed or derive children of its own; derive a new
+    /// one from its parent.
+    #[error("a derived token cannot be refreshed or derive children")]
+    DerivedToken,
+    /// The overlap asked for is longer than [`RotationPolicy::MAX_OVERLAP`].
+    ///
+    /// [`RotationPolicy::MAX_OVERLAP`]: crate::RotationPolicy::MAX_OVERLAP
+    #[error("an overlap is at most 30 days")]
+    OverlapTooLong,
+    /// The credential presented to derive a child was refused.
+    #[error("{0}")]
+    Denied(Box<Denial>),
+    /// The operating system's random source failed.
+    #[error("the random source failed")]
+    Entropy,
+}

@@ -1,0 +1,284 @@
+//! What is stored: accounts and token records, and the view of a token meant for display.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::expiry::{LifetimePolicy, is_expired};
+use crate::hash::SecretHash;
+use crate::password::PasswordHash;
+use crate::scope::Scope;
+use crate::token::TokenId;
+
+/// Why an account id or a description was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// An account id is 1 to [`AccountId::MAX_LEN`] bytes with no control characters.
+    #[error("an account id has 1 to {max} bytes and no control characters", max = AccountId::MAX_LEN)]
+    InvalidAccountId,
+    /// A description is at most [`MAX_DESCRIPTION_LEN`] bytes with no control characters.
+    #[error("a description has at most {max} bytes and no control characters", max = MAX_DESCRIPTION_LEN)]
+    InvalidDescription,
+}
+
+/// The longest token description accepted, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 512;
+
+/// Checks a token description.
+pub(crate) fn check_description(text: &str) -> Result<(), RecordError> {
+    if text.len() > MAX_DESCRIPTION_LEN || text.chars().any(char::is_control) {
+        return Err(RecordError::InvalidDescription);
+    }
+    Ok(())
+}
+
+/// The registry's own id for an account (its user name, say). Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(Arc<str>);
+
+impl Serialize for AccountId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl AccountId {
+    /// The longest account id accepted, in bytes.
+    pub const MAX_LEN: usize = 256;
+
+    /// A checked account id.
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidAccountId`] when empty, too long or holding a control
+    /// character.
+    pub fn new(id: &str) -> Result<Self, RecordError> {
+        if id.is_empty() || id.len() > Self::MAX_LEN || id.chars().any(char::is_control) {
+            return Err(RecordError::InvalidAccountId);
+        }
+        Ok(Self(Arc::from(id)))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `-`, for stand-in records that belong to no one.
+    pub(crate) fn placeholder() -> Self {
+        Self(Arc::from("-"))
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({:?})", &*self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        AccountId::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An account as stored.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    /// The account's id.
+    pub id: AccountId,
+    /// The Argon2id hash of the account password, if it has one.
+    pub password: Option<PasswordHash>,
+    /// The id of the account's primary key.
+    pub primary: TokenId,
+    /// When the account was created.
+    pub created_at: OffsetDateTime,
+    /// Bumped on every change; a store refuses an update made from an older revision.
+    pub revision: u64,
+}
+
+/// Whether a token is the account's primary key, an additional one, or derived from one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// The primary key: full access, regenerated rather than revoked or edited.
+    Primary,
+    /// An additional token with its own scope.
+    Scoped,
+    /// A short-lived child minted from another token, inside its parent's scope.
+    Derived,
+}
+
+/// The most retired secrets a token keeps (for the overlap window and reuse detection).
+pub const MAX_RETIRED_SECRETS: usize = 4;
+
+/// A secret replaced by a refresh: it works until `works_until` (the overlap window),
+/// and its use is reported as reuse until `kept_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredSecret {
+    /// The keyed hash of the old secret.
+    pub hash: SecretHash,
+    /// When it was replaced.
+    pub retired_at: OffsetDateTime,
+    /// Until when it still works (equal to `retired_at` without overlap).
+    pub works_until: OffsetDateTime,
+    /// Until when a use of it is detected as reuse; after that it is forgotten.
+    pub kept_until: OffsetDateTime,
+}
+
+/// A token as stored: never the secret, only its keyed hash.
+///
+/// Not `Serialize`: use [`TokenInfo`] for anything shown or sent.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// The public id.
+    pub id: TokenId,
+    /// The owning account.
+    pub account: AccountId,
+    /// Primary or scoped.
+    pub kind: TokenKind,
+    /// What the owner wrote to remember where the token is used.
+    pub description: String,
+    /// What the token may do.
+    pub scope: Scope,
+    /// The keyed hash of the secret.
+    pub secret_hash: SecretHash,
+    /// When it was issued.
+    pub created_at: OffsetDateTime,
+    /// When it stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was revoked. A revoked record stays only so a later use can be logged as
+    /// "revoked"; it can never be made valid again.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// The token it was derived from, for a derived token.
+    pub parent: Option<TokenId>,
+    /// Secrets replaced by refreshes, newest first, at most [`MAX_RETIRED_SECRETS`].
+    pub retired: Vec<RetiredSecret>,
+    /// Bumped on every change; a store refuses an update made from an older revision.
+    pub revision: u64,
+}
+
+impl TokenRecord {
+    /// When the newest retired secret stops working, if it still works at `now`.
+    pub fn overlap_until(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.retired
+            .iter()
+            .map(|r| r.works_until)
+            .filter(|until| *until > now)
+            .max()
+    }
+}
+
+/// A token record with the time it was last used, as a store returns it.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// The record, shared.
+    pub record: Arc<TokenRecord>,
+    /// When the token was last used, to the store's recording interval.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// Whether a token works now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenStatus {
+    /// It works.
+    Active,
+    /// Its expiry has passed.
+    Expired,
+    /// It was revoked (or, for a derived token, its parent is gone).
+    Revoked,
+    /// It went unused for longer than the idle policy allows.
+    Idle,
+}
+
+/// A token as a "my tokens" page shows it: no secret, no hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The public id.
+    pub id: TokenId,
+    /// The owning account.
+    pub account: AccountId,
+    /// Primary or scoped.
+    pub kind: TokenKind,
+    /// The owner's description.
+    pub description: String,
+    /// What it may do.
+    pub scope: Scope,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was last used, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// The token it was derived from, for a derived token.
+    pub parent: Option<TokenId>,
+    /// Until when the secret it had before its last refresh still works, if it does.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub previous_secret_until: Option<OffsetDateTime>,
+    /// Whether it works now.
+    pub status: TokenStatus,
+}
+
+impl TokenInfo {
+    pub(crate) fn of(stored: &StoredToken, now: OffsetDateTime, policy: &LifetimePolicy) -> Self {
+        let r = &stored.record;
+        let status = if r.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if is_expired(r.expires_at, now) {
+            TokenStatus::Expired
+        } else if policy.is_idle(r.created_at, stored.last_used_at, now) {
+            TokenStatus::Idle
+        } else {
+            TokenStatus::Active
+        };
+        Self {
+            id: r.id,
+            account: r.account.clone(),
+            kind: r.kind,
+            description: r.description.clone(),
+            scope: r.scope.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: stored.last_used_at,
+            parent: r.parent,
+            previous_secret_until: r.overlap_until(now),
+            status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_are_checked() {
+        assert!(AccountId::new("alice").is_ok());
+        assert!(AccountId::new("").is_err());
+        assert!(AccountId::new("a\nb").is_err());
+        assert!(AccountId::new(&"a".repeat(AccountId::MAX_LEN + 1)).is_err());
+        assert!(serde_json::from_str::<AccountId>("\"\"").is_err());
+    }
+
+    #[test]
+    fn descriptions_are_checked() {
+        assert!(check_description("Contoso service CI").is_ok());
+        assert!(check_description("").is_ok());
+        assert!(check_description("a\u{0}b").is_err());
+        assert!(check_description(&"a".repeat(MAX_DESCRIPTION_LEN + 1)).is_err());
+    }
+}

@@ -1,0 +1,294 @@
+//! What SQL backends keep in memory: recently read token records (with their compiled
+//! scopes) for a bounded time, and last-used times waiting to be written.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use crate::record::StoredToken;
+use crate::token::TokenId;
+
+/// How a SQL backend caches token records.
+///
+/// A record read from the database is kept for at most [`CacheConfig::ttl`] (one second
+/// by default), so that the request path reads memory, not the database. Every write made
+/// through the same store object drops the entry at once, so a revoke or refresh made in
+/// this process is seen by the next `authorize`. A write made by another process is seen
+/// within `ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    ttl: Duration,
+    capacity: usize,
+    last_used_every: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Self::DEFAULT_TTL,
+            capacity: Self::DEFAULT_CAPACITY,
+            last_used_every: Self::DEFAULT_LAST_USED_EVERY,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// How long a record is trusted by default.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
+    /// The longest a record may be trusted.
+    pub const MAX_TTL: Duration = Duration::from_secs(60);
+    /// How many records are kept by default.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+    /// How often buffered last-used times are written by default.
+    pub const DEFAULT_LAST_USED_EVERY: Duration = Duration::from_secs(10);
+
+    /// Trust a cached record for `ttl` (zero turns the cache off), at most
+    /// [`Self::MAX_TTL`]: the bound on how long a revoke made by another server can go
+    /// unseen here.
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.min(Self::MAX_TTL);
+        self
+    }
+
+    /// Keep at most `capacity` records.
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Write buffered last-used times this often (at least every 100 ms). A process that
+    /// dies loses at most this much of last-used history; nothing else.
+    #[must_use]
+    pub fn last_used_every(mut self, every: Duration) -> Self {
+        self.last_used_every = every.max(Duration::from_millis(100));
+        self
+    }
+
+    /// The time a record is trusted.
+    pub fn trusted_for(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How often last-used times are written.
+    pub fn last_used_interval(&self) -> Duration {
+        self.last_used_every
+    }
+}
+
+struct Entry {
+    stored: StoredToken,
+    loaded: Instant,
+}
+
+/// Recently read token records.
+pub(crate) struct TokenCache {
+    entries: RwLock<HashMap<TokenId, Entry>>,
+    /// Bumped, under the write lock, by every invalidation: a record read from the
+    /// database is kept only if no write was made since its read began.
+    epoch: AtomicU64,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl TokenCache {
+    pub(crate) fn new(config: &CacheConfig) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            ttl: config.ttl,
+            capacity: config.capacity,
+        }
+    }
+
+    /// Take this before reading a record from the database, and hand it to
+    /// [`TokenCache::put`].
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A record loaded less than `ttl` ago.
+    pub(crate) fn get(&self, id: &TokenId) -> Option<StoredToken> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(id)
+            .filter(|e| e.loaded.elapsed() < self.ttl)
+            .map(|e| e.stored.clone())
+    }
+
+    /// Keeps a record just loaded, unless a write was made since `epoch` was taken (the
+    /// record may then predate that write, and is not kept).
+    pub(crate) fn put(&self, stored: StoredToken, epoch: u64) {
+        if self.ttl.is_zero() || self.capacity == 0 {
+            return;
+        }
+        let read_started = Instant::now();
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if entries.len() >= self.capacity {
+            entries.retain(|_, e| e.loaded.elapsed() < self.ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            stored.record.id,
+            Entry {
+                stored,
+                loaded: read_started,
+            },
+        );
+    }
+
+    /// Forgets one record: call it after the write to it has committed.
+    pub(crate) fn invalidate(&self, id: &TokenId) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.remove(id);
+    }
+
+    /// Forgets every record.
+    pub(crate) fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    /// Notes a use in the cached record, so the next read sees it.
+    pub(crate) fn touch(&self, id: &TokenId, at: OffsetDateTime) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(id)
+            && entry.stored.last_used_at.is_none_or(|last| last < at)
+        {
+            entry.stored.last_used_at = Some(at);
+        }
+    }
+}
+
+/// Last-used times not yet written.
+#[derive(Default)]
+pub(crate) struct PendingUses {
+    pending: Mutex<HashMap<TokenId, OffsetDateTime>>,
+}
+
+impl PendingUses {
+    /// Notes a use (the latest wins).
+    pub(crate) fn record(&self, id: TokenId, at: OffsetDateTime) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = pending.entry(id).or_insert(at);
+        if *slot < at {
+            *slot = at;
+        }
+    }
+
+    /// Takes every pending use, to write them.
+    pub(crate) fn take(&self) -> Vec<(TokenId, OffsetDateTime)> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.drain().collect()
+    }
+
+    /// Puts back uses whose write failed (unless newer ones arrived).
+    pub(crate) fn restore(&self, uses: Vec<(TokenId, OffsetDateTime)>) {
+        for (id, at) in uses {
+            self.record(id, at);
+        }
+    }
+
+    /// `stored` with any newer pending use.
+    pub(crate) fn merge(&self, stored: &mut StoredToken) {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = pending.get(&stored.record.id)
+            && stored.last_used_at.is_none_or(|last| last < *at)
+        {
+            stored.last_used_at = Some(*at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{TokenHasher, TokenKey};
+    use crate::record::{AccountId, TokenKind, TokenRecord};
+    use crate::scope::Scope;
+    use std::sync::Arc;
+
+    fn stored(n: u8) -> StoredToken {
+        let id = TokenId::from_bytes([n; 16]);
+        let hasher = TokenHasher::new(TokenKey::new(1, &[1; 32]), vec![]).unwrap();
+        StoredToken {
+            record: Arc::new(TokenRecord {
+                id,
+                account: AccountId::new("a").unwrap(),
+                kind: TokenKind::Scoped,
+                description: String::new(),
+                scope: Scope::read_only(),
+                secret_hash: hasher.hash(&id, &[0; 32]),
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                expires_at: None,
+                revoked_at: None,
+                parent: None,
+                retired: vec![],
+                revision: 1,
+            }),
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = TokenCache::new(&CacheConfig::default());
+        let epoch = cache.epoch();
+        // A write commits and invalidates while the read is in flight...
+        cache.invalidate(&TokenId::from_bytes([1; 16]));
+        // ... so the (possibly stale) record the read returns is not kept.
+        cache.put(stored(1), epoch);
+        assert!(cache.get(&TokenId::from_bytes([1; 16])).is_none());
+        let epoch = cache.epoch();
+        cache.put(stored(1), epoch);
+        assert!(cache.get(&TokenId::from_bytes([1; 16])).is_some());
+    }
+
+    #[test]
+    fn entries_expire_and_the_cache_is_bounded() {
+        let cache = TokenCache::new(
+            &CacheConfig::default()
+                .ttl(Duration::from_millis(30))
+                .capacity(2),
+        );
+        for n in 0..5 {
+            cache.put(stored(n), cache.epoch());
+            assert!(cache.entries.read().unwrap().len() <= 2);
+        }
+        assert!(cache.get(&TokenId::from_bytes([4; 16])).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get(&TokenId::from_bytes([4; 16])).is_none());
+        let off = TokenCache::new(&CacheConfig::default().ttl(Duration::ZERO));
+        off.put(stored(1), off.epoch());
+        assert!(off.get(&TokenId::from_bytes([1; 16])).is_none());
+    }
+
+    #[test]
+    fn pending_uses_keep_the_latest_and_merge_into_reads() {
+        let uses = PendingUses::default();
+        let id = TokenId::from_bytes([1; 16]);
+        let t1 = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let t2 = t1 + time::Duration::hours(1);
+        uses.record(id, t2);
+        uses.record(id, t1);
+        let mut s = stored(1);
+        uses.merge(&mut s);
+        assert_eq!(s.last_used_at, Some(t2));
+        assert_eq!(uses.take(), vec![(id, t2)]);
+        assert!(uses.take().is_empty());
+    }
+}

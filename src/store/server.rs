@@ -1,0 +1,700 @@
+//! PostgreSQL (feature `postgres`) and MySQL/MariaDB (feature `mysql`): one database that
+//! many registry servers share.
+//!
+//! Driver: `sqlx`, through its runtime-checked query API (building never needs a live
+//! database) and its `Any` driver, so one implementation serves both databases; only the
+//! schema, the placeholder syntax and the migration lock differ.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
+use time::OffsetDateTime;
+
+use super::cache::{CacheConfig, PendingUses, TokenCache};
+use super::codec::{AccountRow, TokenRow, id_to_db, revision_to_db, time_to_db};
+use super::{BackendError, StoreError, TokenStore};
+use crate::record::{AccountId, AccountRecord, StoredToken, TokenRecord};
+use crate::token::TokenId;
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SqlDialect {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+const POSTGRES_MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE IF NOT EXISTS feedkey_accounts (
+            id TEXT PRIMARY KEY,
+            password TEXT,
+            primary_token BYTEA NOT NULL,
+            created_at BIGINT NOT NULL,
+            revision BIGINT NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS feedkey_tokens (
+            id BYTEA PRIMARY KEY,
+            account TEXT NOT NULL REFERENCES feedkey_accounts(id),
+            kind TEXT NOT NULL,
+            description TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            revoked_at BIGINT,
+            parent BYTEA,
+            retired TEXT NOT NULL,
+            last_used_at BIGINT,
+            revision BIGINT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS feedkey_tokens_account ON feedkey_tokens(account, created_at)",
+        "CREATE INDEX IF NOT EXISTS feedkey_tokens_expires ON feedkey_tokens(expires_at)",
+    ],
+)];
+
+/// MySQL compares text case-insensitively unless told otherwise: account ids use a
+/// binary collation, token ids are bytes.
+const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE IF NOT EXISTS feedkey_accounts (
+            id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
+            password TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+            primary_token VARBINARY(16) NOT NULL,
+            created_at BIGINT NOT NULL,
+            revision BIGINT NOT NULL
+        ) ENGINE = InnoDB",
+        "CREATE TABLE IF NOT EXISTS feedkey_tokens (
+            id VARBINARY(16) NOT NULL PRIMARY KEY,
+            account VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            kind VARCHAR(16) NOT NULL,
+            description TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            scope MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            secret_hash VARCHAR(128) NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NULL,
+            revoked_at BIGINT NULL,
+            parent VARBINARY(16) NULL,
+            retired TEXT NOT NULL,
+            last_used_at BIGINT NULL,
+            revision BIGINT NOT NULL,
+            INDEX feedkey_tokens_account (account, created_at),
+            INDEX feedkey_tokens_expires (expires_at),
+            CONSTRAINT feedkey_tokens_account_fk FOREIGN KEY (account)
+                REFERENCES feedkey_accounts (id)
+        ) ENGINE = InnoDB",
+    ],
+)];
+
+const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
+     expires_at, revoked_at, parent, retired, last_used_at, revision";
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(BackendError::new(e))
+}
+
+fn is_duplicate(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
+    Ok(TokenRow {
+        id: row.try_get(0)?,
+        account: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        description: row.try_get(3)?,
+        scope: row.try_get(4)?,
+        secret_hash: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        expires_at: row.try_get(7)?,
+        revoked_at: row.try_get(8)?,
+        parent: row.try_get(9)?,
+        retired: row.try_get(10)?,
+        last_used_at: row.try_get(11)?,
+        revision: row.try_get(12)?,
+    })
+}
+
+/// Every statement, written once with `?` placeholders and rendered for the dialect.
+/// They are constants of this file (no value is ever spliced into one: values are bound),
+/// which is what makes `AssertSqlSafe` true here.
+struct Statements {
+    insert_account: SqlStr,
+    insert_token: SqlStr,
+    select_account: SqlStr,
+    account_exists: SqlStr,
+    update_account: SqlStr,
+    select_token: SqlStr,
+    token_exists: SqlStr,
+    account_tokens: SqlStr,
+    update_token: SqlStr,
+    touch: SqlStr,
+    expiring: SqlStr,
+    unused: SqlStr,
+    purge: SqlStr,
+}
+
+impl Statements {
+    fn new(dialect: SqlDialect) -> Self {
+        let r = |sql: &str| AssertSqlSafe(Arc::<str>::from(render(dialect, sql))).into_sql_str();
+        Self {
+            insert_account: r("INSERT INTO feedkey_accounts \
+                (id, password, primary_token, created_at, revision) VALUES (?, ?, ?, ?, ?)"),
+            insert_token: r(&format!(
+                "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            select_account: r("SELECT id, password, primary_token, created_at, revision \
+                FROM feedkey_accounts WHERE id = ?"),
+            account_exists: r("SELECT 1 FROM feedkey_accounts WHERE id = ?"),
+            update_account: r(
+                "UPDATE feedkey_accounts SET password = ?, primary_token = ?, \
+                revision = ? WHERE id = ? AND revision = ?",
+            ),
+            select_token: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE id = ?"
+            )),
+            token_exists: r("SELECT 1 FROM feedkey_tokens WHERE id = ?"),
+            account_tokens: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE account = ? \
+                 ORDER BY created_at, id"
+            )),
+            update_token: r(
+                "UPDATE feedkey_tokens SET kind = ?, description = ?, scope = ?, \
+                secret_hash = ?, expires_at = ?, revoked_at = ?, parent = ?, retired = ?, \
+                revision = ? WHERE id = ? AND account = ? AND revision = ?",
+            ),
+            touch: r("UPDATE feedkey_tokens SET last_used_at = ? \
+                WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"),
+            expiring: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
+                 AND expires_at >= ? AND expires_at < ? ORDER BY expires_at, id"
+            )),
+            unused: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
+                 AND COALESCE(last_used_at, created_at) <= ? ORDER BY id"
+            )),
+            purge: r("DELETE FROM feedkey_tokens WHERE revoked_at IS NOT NULL AND revoked_at < ?"),
+        }
+    }
+}
+
+/// `sql` with its `?` placeholders as the dialect writes them (`$1`, `$2`… for
+/// PostgreSQL). No statement here has a `?` inside a literal.
+fn render(dialect: SqlDialect, sql: &str) -> String {
+    match dialect {
+        SqlDialect::Mysql => sql.to_owned(),
+        SqlDialect::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
+
+struct Inner {
+    pool: AnyPool,
+    dialect: SqlDialect,
+    sql: Statements,
+    cache: TokenCache,
+    uses: PendingUses,
+}
+
+/// Accounts and tokens in PostgreSQL or MySQL/MariaDB, shared by every server of a
+/// registry.
+///
+/// ```no_run
+/// use feedkey::{Feedkey, SqlStore, TokenKey};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// // Connects, then applies any missing migration (safe from several servers at once).
+/// let store = SqlStore::connect("postgres://postgres@127.0.0.1:5432/registry").await?;
+/// let key = TokenKey::from_base64(1, &std::env::var("FEEDKEY_TOKEN_KEY")?)?;
+/// let keys = Feedkey::builder(store, key).build()?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Records read are cached for [`CacheConfig::trusted_for`] (one second by default); a
+/// write through this store is seen by its next read at once, a write by another server
+/// within that time. Last-used times are buffered and written every
+/// [`CacheConfig::last_used_interval`] by a background task; a process that dies loses
+/// at most that much last-used history. Call [`SqlStore::flush`] at shutdown.
+#[derive(Clone)]
+pub struct SqlStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.inner.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a database URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a database URL starts with postgres://, postgresql://, mysql:// or mariadb:// (with that feature enabled)"
+)]
+pub struct UnsupportedUrl;
+
+impl SqlStore {
+    /// The most connections a store opens by default.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+    /// Connects to `url` (`postgres://…` or `mysql://…`) and migrates the schema.
+    /// Must run inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database cannot be reached or migrated, or holds
+    /// [`UnsupportedUrl`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, CacheConfig::default(), Self::DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// As [`SqlStore::connect`], with cache settings and a connection limit.
+    ///
+    /// # Errors
+    /// As [`SqlStore::connect`].
+    pub async fn connect_with(
+        url: &str,
+        cache: CacheConfig,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            SqlDialect::Postgres
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            SqlDialect::Mysql
+        } else {
+            return Err(StoreError::Backend(BackendError::new(UnsupportedUrl)));
+        };
+        let url = url.replacen("mariadb://", "mysql://", 1);
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(backend)?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                dialect,
+                sql: Statements::new(dialect),
+                cache: TokenCache::new(&cache),
+                uses: PendingUses::default(),
+            }),
+        };
+        store.migrate().await?;
+        store.start_flusher(cache.last_used_interval());
+        Ok(store)
+    }
+
+    /// The database this store talks to.
+    pub fn dialect(&self) -> SqlDialect {
+        self.inner.dialect
+    }
+
+    /// Applies the migrations the database lacks. Several servers may run it at once: a
+    /// database lock (`pg_advisory_xact_lock`, `GET_LOCK`) lets one at a time in, and each
+    /// version is applied once. Idempotent.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a statement fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let mut conn = inner.pool.acquire().await.map_err(backend)?;
+        let (migrations, lock, unlock) = match inner.dialect {
+            SqlDialect::Postgres => (
+                POSTGRES_MIGRATIONS,
+                "SELECT pg_advisory_lock(7366537369)",
+                "SELECT pg_advisory_unlock(7366537369)",
+            ),
+            SqlDialect::Mysql => (
+                MYSQL_MIGRATIONS,
+                "SELECT GET_LOCK('feedkey_migrate', 60)",
+                "SELECT RELEASE_LOCK('feedkey_migrate')",
+            ),
+        };
+        sqlx::query(lock)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let result = async {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS feedkey_schema (
+                    version BIGINT NOT NULL PRIMARY KEY,
+                    applied_at BIGINT NOT NULL
+                )",
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM feedkey_schema")
+                .fetch_one(&mut *conn)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(backend)?;
+            for (version, statements) in migrations.iter().filter(|(v, _)| *v > current) {
+                for statement in *statements {
+                    sqlx::query(*statement)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                }
+                sqlx::query(AssertSqlSafe(render(
+                    inner.dialect,
+                    "INSERT INTO feedkey_schema (version, applied_at) VALUES (?, ?)",
+                )))
+                .bind(*version)
+                .bind(time_to_db(OffsetDateTime::now_utc())?)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            }
+            Ok(())
+        }
+        .await;
+        let unlocked = sqlx::query(unlock)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend);
+        result.and(unlocked.map(drop))
+    }
+
+    /// Writes the buffered last-used times now.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`]; the times stay buffered for the next try.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        flush(&self.inner).await
+    }
+
+    fn start_flusher(&self, every: Duration) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { break };
+                let _ = flush(&inner).await;
+            }
+        });
+    }
+
+    async fn load_many(
+        &self,
+        sql: &SqlStr,
+        bind: impl FnOnce(
+            sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        let rows = bind(sqlx::query(sql.clone()))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let mut stored = token_row(row).map_err(backend)?.into_stored()?;
+                self.inner.uses.merge(&mut stored);
+                Ok(stored)
+            })
+            .collect()
+    }
+
+    async fn exists(&self, sql: &SqlStr, key: Vec<u8>) -> Result<bool, StoreError> {
+        Ok(sqlx::query(sql.clone())
+            .bind(key)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?
+            .is_some())
+    }
+}
+
+async fn flush(inner: &Inner) -> Result<(), StoreError> {
+    let uses = inner.uses.take();
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let result = async {
+        let mut tx = inner.pool.begin().await.map_err(backend)?;
+        for (id, at) in &uses {
+            let at = time_to_db(*at)?;
+            sqlx::query(inner.sql.touch.clone())
+                .bind(at)
+                .bind(id_to_db(id))
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+    .await;
+    if result.is_err() {
+        inner.uses.restore(uses);
+    }
+    result
+}
+
+fn bind_token_row<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    t: &TokenRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(t.id.clone())
+        .bind(t.account.clone())
+        .bind(t.kind.clone())
+        .bind(t.description.clone())
+        .bind(t.scope.clone())
+        .bind(t.secret_hash.clone())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+        .bind(t.parent.clone())
+        .bind(t.retired.clone())
+        .bind(t.last_used_at)
+        .bind(t.revision)
+}
+
+impl TokenStore for SqlStore {
+    async fn insert_account(
+        &self,
+        account: AccountRecord,
+        primary: TokenRecord,
+    ) -> Result<(), StoreError> {
+        let a = AccountRow::from_record(&account)?;
+        let t = TokenRow::from_record(&primary, None)?;
+        let dup = |e: sqlx::Error| {
+            if is_duplicate(&e) {
+                StoreError::Duplicate
+            } else {
+                backend(e)
+            }
+        };
+        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
+        sqlx::query(self.inner.sql.insert_account.clone())
+            .bind(a.id)
+            .bind(a.password)
+            .bind(a.primary_token)
+            .bind(a.created_at)
+            .bind(a.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(dup)?;
+        bind_token_row(sqlx::query(self.inner.sql.insert_token.clone()), &t)
+            .execute(&mut *tx)
+            .await
+            .map_err(dup)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        let row = sqlx::query(self.inner.sql.select_account.clone())
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            AccountRow {
+                id: row.try_get(0).map_err(backend)?,
+                password: row.try_get(1).map_err(backend)?,
+                primary_token: row.try_get(2).map_err(backend)?,
+                created_at: row.try_get(3).map_err(backend)?,
+                revision: row.try_get(4).map_err(backend)?,
+            }
+            .into_record()
+        })
+        .transpose()
+    }
+
+    async fn update_account(
+        &self,
+        account: AccountRecord,
+        expected_revision: u64,
+    ) -> Result<(), StoreError> {
+        let a = AccountRow::from_record(&account)?;
+        let changed = sqlx::query(self.inner.sql.update_account.clone())
+            .bind(a.password)
+            .bind(a.primary_token)
+            .bind(a.revision)
+            .bind(a.id.clone())
+            .bind(revision_to_db(expected_revision)?)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if changed == 1 {
+            return Ok(());
+        }
+        let exists = sqlx::query(self.inner.sql.account_exists.clone())
+            .bind(a.id)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?
+            .is_some();
+        Err(if exists {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        })
+    }
+
+    async fn insert_token(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let t = TokenRow::from_record(&record, None)?;
+        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
+        let account = sqlx::query(self.inner.sql.account_exists.clone())
+            .bind(t.account.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if account.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        bind_token_row(sqlx::query(self.inner.sql.insert_token.clone()), &t)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_duplicate(&e) {
+                    StoreError::Duplicate
+                } else {
+                    backend(e)
+                }
+            })?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
+        if let Some(mut cached) = self.inner.cache.get(id) {
+            self.inner.uses.merge(&mut cached);
+            return Ok(Some(cached));
+        }
+        let epoch = self.inner.cache.epoch();
+        let row = sqlx::query(self.inner.sql.select_token.clone())
+            .bind(id_to_db(id))
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut stored = token_row(&row).map_err(backend)?.into_stored()?;
+        self.inner.uses.merge(&mut stored);
+        self.inner.cache.put(stored.clone(), epoch);
+        Ok(Some(stored))
+    }
+
+    async fn account_tokens(&self, account: &AccountId) -> Result<Vec<StoredToken>, StoreError> {
+        let account = account.as_str().to_owned();
+        self.load_many(&self.inner.sql.account_tokens, |q| q.bind(account))
+            .await
+    }
+
+    async fn update_token(
+        &self,
+        record: TokenRecord,
+        expected_revision: u64,
+    ) -> Result<(), StoreError> {
+        let t = TokenRow::from_record(&record, None)?;
+        let result = async {
+            let changed = sqlx::query(self.inner.sql.update_token.clone())
+                .bind(t.kind)
+                .bind(t.description)
+                .bind(t.scope)
+                .bind(t.secret_hash)
+                .bind(t.expires_at)
+                .bind(t.revoked_at)
+                .bind(t.parent)
+                .bind(t.retired)
+                .bind(t.revision)
+                .bind(t.id.clone())
+                .bind(t.account)
+                .bind(revision_to_db(expected_revision)?)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+            if changed == 1 {
+                return Ok(());
+            }
+            Err(if self.exists(&self.inner.sql.token_exists, t.id).await? {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            })
+        }
+        .await;
+        self.inner.cache.invalidate(&record.id);
+        result
+    }
+
+    async fn touch_token(&self, id: &TokenId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.inner.uses.record(*id, at);
+        self.inner.cache.touch(id, at);
+        Ok(())
+    }
+
+    async fn tokens_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        let (from, until) = (time_to_db(from)?, time_to_db(until)?);
+        self.load_many(&self.inner.sql.expiring, |q| q.bind(from).bind(until))
+            .await
+    }
+
+    async fn tokens_unused_since(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        // Buffered uses count: write them first.
+        self.flush().await?;
+        let before = time_to_db(before)?;
+        self.load_many(&self.inner.sql.unused, |q| q.bind(before))
+            .await
+    }
+
+    async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(self.inner.sql.purge.clone())
+            .bind(time_to_db(before)?)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        self.inner.cache.clear();
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_rendered_for_postgres_only() {
+        let sql = "UPDATE t SET a = ? WHERE b = ? AND c = ?";
+        assert_eq!(
+            render(SqlDialect::Postgres, sql),
+            "UPDATE t SET a = $1 WHERE b = $2 AND c = $3"
+        );
+        assert_eq!(render(SqlDialect::Mysql, sql), sql);
+    }
+}
