@@ -1,0 +1,529 @@
+//! The NuGet feed example, driven by the real NuGet client (Debian's `nuget`, 2.8 on
+//! mono): the seeds' keys pushing, reading, deleting and being refused.
+//!
+//! Skipped, with a notice, where the `nuget` binary is missing.
+
+#![cfg(all(feature = "sqlite", feature = "http", feature = "tracing"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    url: String,
+    primary: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn example_binary() -> PathBuf {
+    // target/debug/deps/nuget_feed-<hash> → target/debug/examples/nuget_feed
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples")
+        .join("nuget_feed")
+}
+
+/// Whether `nuget` is on the PATH. (Running it to find out would not do: without a
+/// terminal, mono's console width is zero and `nuget help` prints for ever.)
+fn have_nuget() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nuget").is_file()))
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(example_binary())
+        .args(["--data"])
+        .arg(dir.path().join("data"))
+        .args(["--port", "0"])
+        .args(["--feed", "nuget", "--feed", "ci", "--feed", "release"])
+        .args(["--private", "ci", "--private", "release"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .spawn()
+        .expect("the nuget_feed example is built by `cargo test --all-features`");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut primary) = (String::new(), String::new());
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(u) = line.strip_prefix("listening on ") {
+            url = u.to_owned();
+        }
+        if let Some(k) = line.strip_prefix("primary key (shown once): ") {
+            primary = k.to_owned();
+            break;
+        }
+    }
+    assert!(!url.is_empty() && primary.starts_with("fk_"));
+    Server {
+        child,
+        url,
+        primary,
+        dir,
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap()
+    }
+
+    fn feed(&self, feed: &str) -> String {
+        format!("{}/F/{feed}/api/v2", self.url)
+    }
+
+    fn push_source(&self, feed: &str) -> String {
+        format!("{}/F/{feed}/api/v2/package", self.url)
+    }
+
+    /// Calls the management API with the primary key.
+    fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.url);
+        let response = match (method, body) {
+            ("POST", Some(body)) => agent
+                .post(&url)
+                .header("X-NuGet-ApiKey", &self.primary)
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+            ("POST", None) => agent
+                .post(&url)
+                .header("X-NuGet-ApiKey", &self.primary)
+                .send_empty(),
+            ("DELETE", _) => agent
+                .delete(&url)
+                .header("X-NuGet-ApiKey", &self.primary)
+                .call(),
+            _ => agent
+                .get(&url)
+                .header("X-NuGet-ApiKey", &self.primary)
+                .call(),
+        };
+        let mut response = response.unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        assert!(status < 300, "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Issues a token; returns (id, secret).
+    fn token(&self, spec: serde_json::Value) -> (String, String) {
+        let v = self.api("POST", "/api/tokens", Some(spec));
+        (
+            v["info"]["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// What a nuget run did.
+struct Run {
+    ok: bool,
+    output: String,
+}
+
+/// Runs the real client in `cwd` with a private HOME, bounded in time.
+fn nuget(home: &Path, cwd: &Path, args: &[&str]) -> Run {
+    let child = Command::new("timeout")
+        .arg("120")
+        .arg("nuget")
+        .args(args)
+        .arg("-NonInteractive")
+        .current_dir(cwd)
+        .env("HOME", home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.wait_with_output_ok()
+}
+
+trait WaitOk {
+    fn wait_with_output_ok(self) -> Run;
+}
+
+impl WaitOk for Child {
+    fn wait_with_output_ok(self) -> Run {
+        let out = self.wait_with_output().unwrap();
+        Run {
+            ok: out.status.success(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+}
+
+/// `nuget list` under a pseudo-terminal with a width: without one, mono's console reports
+/// a width of zero and the client prints blank lines for ever.
+fn nuget_list(home: &Path, cwd: &Path, source: &str, config: Option<&Path>) -> Run {
+    let mut cmd = format!("stty cols 200; nuget list -Source '{source}' -NonInteractive");
+    if let Some(config) = config {
+        cmd.push_str(&format!(" -ConfigFile '{}'", config.display()));
+    }
+    let child = Command::new("timeout")
+        .args(["120", "script", "-qec"])
+        .arg(cmd)
+        .arg("/dev/null")
+        .current_dir(cwd)
+        .env("HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.wait_with_output_ok()
+}
+
+/// Packs `id` `version` into `dir`; returns the file name.
+fn pack(dir: &Path, id: &str, version: &str) -> String {
+    std::fs::write(dir.join("readme.txt"), format!("{id} {version}")).unwrap();
+    let nuspec = format!(
+        r#"<?xml version="1.0"?>
+<package><metadata><id>{id}</id><version>{version}</version><authors>Tests</authors><description>{id} for tests</description></metadata>
+<files><file src="readme.txt" target="content" /></files></package>"#
+    );
+    let name = format!("{id}.{version}.nuspec");
+    std::fs::write(dir.join(&name), nuspec).unwrap();
+    let run = nuget(dir, dir, &["pack", &name, "-OutputDirectory", "."]);
+    assert!(run.ok, "pack: {}", run.output);
+    format!("{id}.{version}.nupkg")
+}
+
+struct Client {
+    home: PathBuf,
+    work: PathBuf,
+}
+
+impl Client {
+    fn new(server: &Server, name: &str) -> Self {
+        let home = server.dir.path().join(format!("home-{name}"));
+        let work = server.dir.path().join(format!("work-{name}"));
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        Self { home, work }
+    }
+
+    fn push(&self, server: &Server, feed: &str, package: &str, key: &str) -> Run {
+        nuget(
+            &self.home,
+            &self.work,
+            &[
+                "push",
+                package,
+                "-Source",
+                &server.push_source(feed),
+                "-ApiKey",
+                key,
+            ],
+        )
+    }
+
+    fn delete(&self, server: &Server, feed: &str, id: &str, version: &str, key: &str) -> Run {
+        nuget(
+            &self.home,
+            &self.work,
+            &[
+                "delete",
+                id,
+                version,
+                "-Source",
+                &server.push_source(feed),
+                "-ApiKey",
+                key,
+            ],
+        )
+    }
+
+    /// A config file naming `feed` with Basic credentials.
+    fn config(&self, server: &Server, feed: &str, user: &str, password: &str) -> PathBuf {
+        let config = self.work.join(format!("{feed}-{}.config", password.len()));
+        std::fs::write(
+            &config,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><configuration></configuration>",
+        )
+        .unwrap();
+        let run = nuget(
+            &self.home,
+            &self.work,
+            &[
+                "sources",
+                "add",
+                "-Name",
+                feed,
+                "-Source",
+                &server.feed(feed),
+                "-UserName",
+                user,
+                "-Password",
+                password,
+                "-StorePasswordInClearText",
+                "-ConfigFile",
+                config.to_str().unwrap(),
+            ],
+        );
+        assert!(run.ok, "sources add: {}", run.output);
+        config
+    }
+
+    fn install(&self, feed_or_source: &str, id: &str, config: Option<&Path>) -> Run {
+        let out = self.work.join("installed");
+        let _ = std::fs::remove_dir_all(&out);
+        let mut args = vec![
+            "install",
+            id,
+            "-Source",
+            feed_or_source,
+            "-OutputDirectory",
+            out.to_str().unwrap(),
+            "-NoCache",
+        ];
+        let config_arg;
+        if let Some(config) = config {
+            config_arg = config.to_str().unwrap().to_owned();
+            args.push("-ConfigFile");
+            args.push(&config_arg);
+        }
+        nuget(&self.home, &self.work, &args)
+    }
+}
+
+fn json(v: &str) -> serde_json::Value {
+    serde_json::from_str(v).unwrap()
+}
+
+#[test]
+fn the_seeds_keys_with_the_real_nuget_client() {
+    if !have_nuget() {
+        println!("skipped: the nuget binary is not installed (apt-get install nuget)");
+        return;
+    }
+    let server = start();
+    let c = Client::new(&server, "ci");
+    let core1 = pack(&c.work, "Contoso.Service.Core", "1.0.0");
+    let core11 = pack(&c.work, "Contoso.Service.Core", "1.1.0");
+    let other = pack(&c.work, "Fabrikam.Other", "1.0.0");
+    let framework = pack(&c.work, "Fabrikam.Service.Framework", "1.0.0");
+    let api = pack(&c.work, "Contoso.Service.Api", "1.0.0");
+
+    // NuGet's "Contoso service CI" key: push Contoso.Service.* only.
+    let (_, contoso) = server.token(json(
+        r#"{"description":"Contoso service CI","permissions":["push-new","push-version"],"packages":["Contoso.Service.*"],"expires_in_seconds":31536000}"#,
+    ));
+    let run = c.push(&server, "nuget", &core1, &contoso);
+    assert!(run.ok, "{}", run.output);
+    let run = c.push(&server, "nuget", &other, &contoso);
+    assert!(!run.ok && run.output.contains("403"), "{}", run.output);
+
+    // A fabrikam.service.* key pushes a package the feed has never had.
+    let (_, fabrikam) = server.token(json(
+        r#"{"description":"Fabrikam services","permissions":["push-new","push-version"],"packages":["fabrikam.service.*"]}"#,
+    ));
+    let run = c.push(&server, "nuget", &framework, &fabrikam);
+    assert!(run.ok, "{}", run.output);
+
+    // A push-new-versions-only key: a new version yes, a new id no.
+    let (_, versions) = server.token(json(
+        r#"{"description":"versions only","permissions":["push-version"]}"#,
+    ));
+    let run = c.push(&server, "nuget", &core11, &versions);
+    assert!(run.ok, "{}", run.output);
+    let run = c.push(&server, "nuget", &api, &versions);
+    assert!(!run.ok && run.output.contains("403"), "{}", run.output);
+
+    // MyGet's feed-scoped write-only key: push to ci, not release, and no reading ci.
+    let (_, ci_writer) = server.token(json(
+        r#"{"description":"TeamCity","permissions":["push-new","push-version"],"feeds":["ci"]}"#,
+    ));
+    let run = c.push(&server, "ci", &core1, &ci_writer);
+    assert!(run.ok, "{}", run.output);
+    let run = c.push(&server, "release", &core1, &ci_writer);
+    assert!(!run.ok && run.output.contains("403"), "{}", run.output);
+    let reader = Client::new(&server, "writer-reads");
+    let config = reader.config(&server, "ci", "admin", &ci_writer);
+    let run = reader.install("ci", "Contoso.Service.Core", Some(&config));
+    assert!(!run.ok, "{}", run.output);
+    let run = nuget_list(&reader.home, &reader.work, "ci", Some(&config));
+    assert!(
+        !run.output.contains("Contoso.Service.Core 1.0.0"),
+        "{}",
+        run.output
+    );
+
+    // A read-only token as the Basic password lists and installs from the private feed,
+    // and cannot push.
+    let (reader_id, read_only) =
+        server.token(json(r#"{"description":"laptop","permissions":["read"]}"#));
+    let laptop = Client::new(&server, "laptop");
+    let config = laptop.config(&server, "ci", "admin", &read_only);
+    let run = laptop.install("ci", "Contoso.Service.Core", Some(&config));
+    assert!(run.ok, "{}", run.output);
+    assert!(
+        laptop
+            .work
+            .join("installed/Contoso.Service.Core.1.0.0/content/readme.txt")
+            .exists()
+    );
+    let run = nuget_list(&laptop.home, &laptop.work, "ci", Some(&config));
+    assert!(
+        run.output.contains("Contoso.Service.Core 1.0.0"),
+        "{}",
+        run.output
+    );
+    let run = c.push(&server, "ci", &api, &read_only);
+    assert!(!run.ok && run.output.contains("403"), "{}", run.output);
+
+    // No credentials: refused, promptly.
+    let anonymous = Client::new(&server, "anonymous");
+    let run = anonymous.install(&server.feed("ci"), "Contoso.Service.Core", None);
+    assert!(!run.ok, "{}", run.output);
+
+    // Refreshed away, then revoked: refused.
+    let fresh = server.api("POST", &format!("/api/tokens/{reader_id}/refresh"), None);
+    let fresh = fresh["token"].as_str().unwrap().to_owned();
+    let run = laptop.install("ci", "Contoso.Service.Core", Some(&config));
+    assert!(!run.ok, "old secret after refresh: {}", run.output);
+    let fresh_config = laptop.config(&server, "ci", "admin", &fresh);
+    let run = laptop.install("ci", "Contoso.Service.Core", Some(&fresh_config));
+    assert!(run.ok, "{}", run.output);
+    server.api("DELETE", &format!("/api/tokens/{reader_id}"), None);
+    let run = laptop.install("ci", "Contoso.Service.Core", Some(&fresh_config));
+    assert!(!run.ok, "revoked: {}", run.output);
+
+    // Expired: refused.
+    let (_, brief) = server.token(json(
+        r#"{"description":"brief","permissions":["read"],"expires_in_seconds":2}"#,
+    ));
+    std::thread::sleep(Duration::from_secs(3));
+    let expired_config = laptop.config(&server, "ci", "admin", &brief);
+    let run = laptop.install("ci", "Contoso.Service.Core", Some(&expired_config));
+    assert!(!run.ok, "expired: {}", run.output);
+
+    // nuget delete needs an unlist-scoped key.
+    let run = c.delete(&server, "nuget", "Contoso.Service.Core", "1.0.0", &contoso);
+    assert!(!run.ok && run.output.contains("403"), "{}", run.output);
+    let (_, unlister) = server.token(json(
+        r#"{"description":"cleanup","permissions":["unlist"],"packages":["Contoso.*"]}"#,
+    ));
+    let run = c.delete(&server, "nuget", "Contoso.Service.Core", "1.0.0", &unlister);
+    assert!(run.ok, "{}", run.output);
+
+    // After a refresh the old key's push is refused and the new key's succeeds.
+    let (contoso_id, contoso2) = server.token(json(
+        r#"{"description":"Contoso CI 2","permissions":["push-new","push-version"],"packages":["Contoso.Service.*"]}"#,
+    ));
+    let renewed = server.api("POST", &format!("/api/tokens/{contoso_id}/refresh"), None);
+    let renewed = renewed["token"].as_str().unwrap().to_owned();
+    let run = c.push(&server, "nuget", &api, &contoso2);
+    // A 401: the client asks for credentials, and in non-interactive mode says it cannot.
+    assert!(
+        !run.ok && (run.output.contains("401") || run.output.contains("credentials")),
+        "{}",
+        run.output
+    );
+    let run = c.push(&server, "nuget", &api, &renewed);
+    assert!(run.ok, "{}", run.output);
+
+    // The primary key does all of it; the account password reads but cannot push.
+    let run = c.push(&server, "release", &core1, &server.primary);
+    assert!(run.ok, "{}", run.output);
+    server.api(
+        "POST",
+        "/api/password",
+        Some(json(r#"{"password":"a long and private passphrase"}"#)),
+    );
+    let owner = Client::new(&server, "owner");
+    let config = owner.config(&server, "release", "admin", "a long and private passphrase");
+    let run = owner.install("release", "Contoso.Service.Core", Some(&config));
+    assert!(run.ok, "{}", run.output);
+    let run = owner.push(&server, "release", &api, "a long and private passphrase");
+    assert!(!run.ok, "{}", run.output);
+
+    // Every refusal is in the server log with its reason.
+    let log = server.log();
+    for reason in [
+        "package out of scope",
+        "action out of scope: needs push-new",
+        "feed out of scope",
+        "action out of scope: needs read",
+        "retired secret reused",
+        "token revoked",
+        "token expired",
+        "action out of scope: needs unlist",
+    ] {
+        assert!(
+            log.contains(reason),
+            "no {reason:?} in the server log:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn malformed_uploads_get_a_400_and_leave_nothing_on_disk() {
+    if !example_binary().exists() {
+        println!("skipped: the nuget_feed example is not built");
+        return;
+    }
+    let server = start();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let not_zip = b"this is not a zip".to_vec();
+    // A zip with no .nuspec inside.
+    let no_nuspec = {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        zip.start_file("readme.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, b"hi").unwrap();
+        zip.finish().unwrap();
+        buf.into_inner()
+    };
+    let bad_id = {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        zip.start_file("x.nuspec", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(
+            &mut zip,
+            b"<package><metadata><id>../../etc</id><version>1.0.0</version></metadata></package>",
+        )
+        .unwrap();
+        zip.finish().unwrap();
+        buf.into_inner()
+    };
+    for (body, message) in [
+        (not_zip, "not a zip"),
+        (no_nuspec, "no .nuspec"),
+        (bad_id, "invalid package id"),
+    ] {
+        let mut response = agent
+            .put(&server.push_source("nuget"))
+            .header("X-NuGet-ApiKey", &server.primary)
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        let text = response.body_mut().read_to_string().unwrap();
+        assert!(text.contains(message), "{text}");
+    }
+    let feed_dir = server.dir.path().join("data/feeds/nuget");
+    assert_eq!(std::fs::read_dir(feed_dir).unwrap().count(), 0);
+}

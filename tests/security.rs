@@ -1,0 +1,1016 @@
+//! What a security reviewer checks: denials say why to the log and nothing to the client,
+//! secrets never show, keys rotate, concurrent refreshes leave one secret, bad input is a
+//! clean denial, and a failing store never allows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{START, api_key, basic, key, world};
+use feedkey::store::BackendError;
+use feedkey::time::OffsetDateTime;
+use feedkey::{
+    AccountId, AccountRecord, Action, CredentialError, DenyReason, DenyStatus, Error, Expiry,
+    Feedkey, ManualClock, MemoryStore, NewToken, PasswordConfig, Request, Scope, StoreError,
+    StoredToken, Target, TokenId, TokenParseError, TokenRecord, TokenStore,
+};
+use tokio::sync::Barrier;
+
+#[tokio::test]
+async fn every_credential_failure_is_one_401_and_every_scope_failure_one_403() {
+    let w = world().await;
+    let t = w
+        .keys
+        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
+        .await
+        .unwrap();
+    let good = t.token.expose_secret().to_owned();
+    // Same id, other secret: re-encode with a valid checksum via a second token's body.
+    let other = w
+        .keys
+        .issue(&w.alice, NewToken::new("o", Scope::read_only()))
+        .await
+        .unwrap();
+    w.keys.revoke(&w.alice, other.token.id()).await.unwrap();
+
+    let target = Target::feed("f");
+    let cases: Vec<(Request, DenyReason)> = vec![
+        (
+            Request::from_headers(None, None),
+            DenyReason::MalformedCredential(CredentialError::Missing),
+        ),
+        (
+            api_key("ghp_abcdef"),
+            DenyReason::MalformedToken(TokenParseError::WrongPrefix),
+        ),
+        (
+            api_key(&good[..good.len() - 2]),
+            DenyReason::MalformedToken(TokenParseError::InvalidLength),
+        ),
+        (api_key(other.token.expose_secret()), DenyReason::Revoked),
+    ];
+    for (request, want) in cases {
+        let denial = w
+            .keys
+            .authorize(&request, Action::Read, &target)
+            .await
+            .unwrap_err();
+        assert_eq!(denial.reason(), &want);
+        assert_eq!(denial.status(), DenyStatus::Unauthorized, "{want}");
+        assert_eq!(denial.status().as_u16(), 401);
+    }
+    let denial = w
+        .keys
+        .authorize(
+            &api_key(&good),
+            Action::Push,
+            &Target::new_package("f", "p"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(denial.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn an_unknown_id_and_a_wrong_secret_are_told_apart_only_in_the_log() {
+    let w = world().await;
+    let t = w
+        .keys
+        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
+        .await
+        .unwrap();
+    // A token from another deployment: valid shape, unknown id.
+    let elsewhere = Feedkey::builder(MemoryStore::new(), key(9))
+        .build()
+        .unwrap();
+    let bob = AccountId::new("bob").unwrap();
+    let stranger = elsewhere.create_account(&bob, Expiry::Never).await.unwrap();
+    let unknown = w
+        .keys
+        .authorize(
+            &api_key(stranger.token.expose_secret()),
+            Action::Read,
+            &Target::feed("f"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.reason(), &DenyReason::UnknownToken);
+    assert_eq!(unknown.token_id(), Some(stranger.token.id()));
+    assert_eq!(unknown.account(), None);
+
+    let forged = common::wrong_secret(t.token.expose_secret());
+    let wrong = w
+        .keys
+        .authorize(&api_key(&forged), Action::Read, &Target::feed("f"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.reason(), &DenyReason::WrongSecret);
+    assert_eq!(wrong.token_id(), Some(t.token.id()));
+    // A wrong secret proves nothing about the account: the denial does not name it.
+    assert_eq!(wrong.account(), None);
+    assert_eq!(unknown.status(), wrong.status());
+}
+
+#[tokio::test]
+async fn no_secret_shows_in_debug_display_or_serde() {
+    let w = world().await;
+    w.keys
+        .set_password(&w.alice, "hunter2-hunter2")
+        .await
+        .unwrap();
+    let t = w
+        .keys
+        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
+        .await
+        .unwrap();
+    let secret = t.token.expose_secret().to_owned();
+    let body = &secret[3..];
+    let stored = w.keys.store().token(&t.token.id()).await.unwrap().unwrap();
+    let account = w.keys.store().account(&w.alice).await.unwrap().unwrap();
+    let request = api_key(&secret);
+    let basic_request = basic("alice", &secret);
+    let denial = w
+        .keys
+        .authorize(&request, Action::Push, &Target::new_package("f", "p"))
+        .await
+        .unwrap_err();
+    let grant = w
+        .keys
+        .authorize(&basic_request, Action::Read, &Target::feed("f"))
+        .await
+        .unwrap();
+    let rendered = [
+        format!("{t:?}"),
+        format!("{:?}", t.token),
+        format!("{stored:?}"),
+        format!("{account:?}"),
+        format!("{request:?}"),
+        format!("{basic_request:?}"),
+        format!("{denial:?} {denial}"),
+        format!("{grant:?}"),
+        format!("{:?}", w.keys),
+        serde_json::to_string(&t.info).unwrap(),
+        serde_json::to_string(&w.keys.tokens(&w.alice).await.unwrap()).unwrap(),
+    ];
+    let hash = stored.record.secret_hash.to_phc();
+    let hash_digest = hash.rsplit('$').next().unwrap();
+    let password_hash = account.password.as_ref().unwrap().as_phc().to_owned();
+    for text in rendered {
+        assert!(!text.contains(body), "secret in {text}");
+        assert!(!text.contains(hash_digest), "hash in {text}");
+        assert!(!text.contains(&password_hash), "password hash in {text}");
+        assert!(!text.contains("hunter2"), "password in {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_key_verifies_old_tokens_and_rehashes_them() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(START);
+    let old = Feedkey::builder(Arc::clone(&store), key(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    old.create_account(&alice, Expiry::Never).await.unwrap();
+    let t = old
+        .issue(&alice, NewToken::new("r", Scope::read_only()))
+        .await
+        .unwrap();
+    let request = api_key(t.token.expose_secret());
+    let target = Target::feed("f");
+
+    // The new key alone cannot verify it: a key is needed, a database copy is not enough.
+    let new_only = Feedkey::builder(Arc::clone(&store), key(2))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let denial = new_only
+        .authorize(&request, Action::Read, &target)
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason(), &DenyReason::UnknownKey);
+
+    // The ring {2 current, 1 previous} verifies it and rehashes it under key 2...
+    let ring = Feedkey::builder(Arc::clone(&store), key(2))
+        .previous_keys(vec![key(1)])
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    ring.authorize(&request, Action::Read, &target)
+        .await
+        .unwrap();
+    let stored = store.token(&t.token.id()).await.unwrap().unwrap();
+    assert_eq!(stored.record.secret_hash.key_version(), 2);
+    // ... so that key 1 can be retired.
+    new_only
+        .authorize(&request, Action::Read, &target)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_leave_exactly_one_valid_secret() {
+    let w = Arc::new(world().await);
+    for _ in 0..50 {
+        let t = w
+            .keys
+            .issue(&w.alice, NewToken::new("ci", Scope::read_only()))
+            .await
+            .unwrap();
+        let id = t.token.id();
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let w = Arc::clone(&w);
+                tokio::spawn(async move { w.keys.refresh(&w.alice, id).await })
+            })
+            .collect();
+        let mut secrets = vec![t.token.expose_secret().to_owned()];
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(issued) => secrets.push(issued.token.expose_secret().to_owned()),
+                Err(Error::Store(StoreError::Conflict)) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        let mut valid = 0;
+        for secret in &secrets {
+            if w.keys
+                .authorize(&api_key(secret), Action::Read, &Target::feed("f"))
+                .await
+                .is_ok()
+            {
+                valid += 1;
+            }
+        }
+        assert_eq!(valid, 1, "{} secrets handed out", secrets.len());
+    }
+}
+
+#[tokio::test]
+async fn hostile_headers_are_clean_denials() {
+    let w = world().await;
+    let long = "a".repeat(1 << 20);
+    let underscores = format!("Bearer fk_{}", "_".repeat(70));
+    let accents = format!("Bearer fk_{}", "é".repeat(35));
+    let bad_basic = common::basic_header("alice", "\u{0}");
+    let cases: Vec<Request> = vec![
+        Request::from_headers(Some(long.as_bytes()), None),
+        Request::from_headers(Some(b"\xff\xfe\xfd"), None),
+        Request::from_headers(Some(b"fk_\0\0\0"), None),
+        Request::from_headers(None, Some(b"Basic \xff")),
+        Request::from_headers(None, Some(b"Basic ====")),
+        Request::from_headers(None, Some(b"Bearer fk_")),
+        Request::from_headers(None, Some(underscores.as_bytes())),
+        Request::from_headers(None, Some(bad_basic.as_bytes())),
+        Request::from_headers(None, Some(accents.as_bytes())),
+        basic("", "x"),
+        basic(&"a".repeat(10_000), "pw"),
+        basic("alice\u{1}", "pw"),
+    ];
+    for request in cases {
+        for action in [Action::Read, Action::Push, Action::Unlist] {
+            let denial = w
+                .keys
+                .authorize(&request, action, &Target::package("f", ""))
+                .await
+                .unwrap_err();
+            assert_ne!(denial.status(), DenyStatus::Unavailable);
+        }
+    }
+}
+
+/// A store whose token reads fail: authorize must deny with 503, never allow.
+struct BrokenStore(MemoryStore);
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection reset")]
+struct Reset;
+
+impl TokenStore for BrokenStore {
+    async fn insert_account(&self, a: AccountRecord, p: TokenRecord) -> Result<(), StoreError> {
+        self.0.insert_account(a, p).await
+    }
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        self.0.account(id).await
+    }
+    async fn update_account(&self, a: AccountRecord, rev: u64) -> Result<(), StoreError> {
+        self.0.update_account(a, rev).await
+    }
+    async fn insert_token(&self, r: TokenRecord) -> Result<(), StoreError> {
+        self.0.insert_token(r).await
+    }
+    async fn token(&self, _: &TokenId) -> Result<Option<StoredToken>, StoreError> {
+        Err(StoreError::Backend(BackendError::new(Reset)))
+    }
+    async fn account_tokens(&self, a: &AccountId) -> Result<Vec<StoredToken>, StoreError> {
+        self.0.account_tokens(a).await
+    }
+    async fn update_token(&self, r: TokenRecord, rev: u64) -> Result<(), StoreError> {
+        self.0.update_token(r, rev).await
+    }
+    async fn touch_token(&self, id: &TokenId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.0.touch_token(id, at).await
+    }
+    async fn tokens_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        self.0.tokens_expiring(from, until).await
+    }
+    async fn tokens_unused_since(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        self.0.tokens_unused_since(before).await
+    }
+    async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.0.purge_revoked(before).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_denies_with_503_and_never_allows() {
+    let keys = Feedkey::builder(BrokenStore(MemoryStore::new()), key(1))
+        .passwords(PasswordConfig::insecure_fast_for_tests())
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    let primary = keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let denial = keys
+        .authorize(
+            &api_key(primary.token.expose_secret()),
+            Action::Read,
+            &Target::feed("f"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        denial.reason(),
+        DenyReason::Store(StoreError::Backend(_))
+    ));
+    assert_eq!(denial.status(), DenyStatus::Unavailable);
+    assert!(denial.to_string().contains("connection reset"));
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_credential_is_401_and_every_kind_of_uncovered_request_403() {
+    use feedkey::time::Duration;
+    use feedkey::{Feeds, LifetimePolicy, Networks, Packages, Permissions};
+
+    let w =
+        common::world_with(LifetimePolicy::default().with_idle_expiry(Duration::days(30))).await;
+    w.keys
+        .set_password(&w.alice, "hunter2-hunter2")
+        .await
+        .unwrap();
+    let reader = w
+        .keys
+        .issue(&w.alice, NewToken::new("reader", Scope::read_only()))
+        .await
+        .unwrap();
+    let revoked = w
+        .keys
+        .issue(&w.alice, NewToken::new("revoked", Scope::read_only()))
+        .await
+        .unwrap();
+    w.keys.revoke(&w.alice, revoked.token.id()).await.unwrap();
+    let short = w
+        .keys
+        .issue(
+            &w.alice,
+            NewToken::new("short", Scope::read_only()).expires(Expiry::After(Duration::days(1))),
+        )
+        .await
+        .unwrap();
+    let forgotten = w
+        .keys
+        .issue(&w.alice, NewToken::new("forgotten", Scope::read_only()))
+        .await
+        .unwrap();
+    let feed_a = w
+        .keys
+        .issue(
+            &w.alice,
+            NewToken::new(
+                "feed a",
+                Scope::new(
+                    Permissions::READ_ONLY,
+                    Feeds::only(["a"]).unwrap(),
+                    Packages::Any,
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let contoso = w
+        .keys
+        .issue(
+            &w.alice,
+            NewToken::new(
+                "contoso",
+                Scope::new(
+                    Permissions::READ_ONLY,
+                    Feeds::Any,
+                    Packages::only(["Contoso.*"]).unwrap(),
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let office = w
+        .keys
+        .issue(
+            &w.alice,
+            NewToken::new(
+                "office",
+                Scope::read_only()
+                    .with_networks(Networks::only(["10.0.0.0/8"]).unwrap())
+                    .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let elsewhere = Feedkey::builder(MemoryStore::new(), key(9))
+        .build()
+        .unwrap();
+    let stranger = elsewhere
+        .create_account(&AccountId::new("bob").unwrap(), Expiry::Never)
+        .await
+        .unwrap();
+
+    let read = Target::package("a", "Fabrikam.Web");
+    let wrong = common::wrong_secret(reader.token.expose_secret());
+    let mut cases: Vec<(DenyReason, DenyStatus, Request)> = vec![
+        (
+            DenyReason::WrongSecret,
+            DenyStatus::Unauthorized,
+            api_key(&wrong),
+        ),
+        (
+            DenyReason::UnknownToken,
+            DenyStatus::Unauthorized,
+            api_key(stranger.token.expose_secret()),
+        ),
+        (
+            DenyReason::Revoked,
+            DenyStatus::Unauthorized,
+            api_key(revoked.token.expose_secret()),
+        ),
+        (
+            DenyReason::WrongPassword,
+            DenyStatus::Unauthorized,
+            basic("alice", "not-the-password"),
+        ),
+        (
+            DenyReason::UnknownAccount,
+            DenyStatus::Unauthorized,
+            basic("nobody", "hunter2-hunter2"),
+        ),
+        (
+            DenyReason::FeedOutOfScope,
+            DenyStatus::Forbidden,
+            api_key(feed_a.token.expose_secret()),
+        ),
+        (
+            DenyReason::PackageOutOfScope,
+            DenyStatus::Forbidden,
+            api_key(contoso.token.expose_secret()),
+        ),
+        (
+            DenyReason::AddressNotAllowed,
+            DenyStatus::Forbidden,
+            api_key(office.token.expose_secret()).with_client_addr("192.0.2.1".parse().unwrap()),
+        ),
+    ];
+    let mut denials = Vec::new();
+    for (want, status, request) in cases.drain(..) {
+        // The feed-limited token is asked about another feed; everything else reads "a".
+        let target = if want == DenyReason::FeedOutOfScope {
+            Target::package("b", "Fabrikam.Web")
+        } else {
+            read
+        };
+        let denial = w
+            .keys
+            .authorize(&request, Action::Read, &target)
+            .await
+            .unwrap_err();
+        denials.push((want, status, denial));
+    }
+    // A read-only token pushing.
+    let denial = w
+        .keys
+        .authorize(
+            &api_key(reader.token.expose_secret()),
+            Action::Push,
+            &Target::package("a", "Fabrikam.Web"),
+        )
+        .await
+        .unwrap_err();
+    denials.push((
+        DenyReason::ActionOutOfScope(feedkey::Permission::PushVersion),
+        DenyStatus::Forbidden,
+        denial,
+    ));
+    // Each of these tokens still works where it is meant to, so the 403s above are about
+    // scope alone.
+    for (token, target) in [
+        (&reader, read),
+        (&feed_a, read),
+        (&contoso, Target::package("b", "Contoso.Core")),
+    ] {
+        w.keys
+            .authorize(&api_key(token.token.expose_secret()), Action::Read, &target)
+            .await
+            .unwrap();
+    }
+    w.keys
+        .authorize(
+            &api_key(office.token.expose_secret()).with_client_addr("10.1.2.3".parse().unwrap()),
+            Action::Read,
+            &read,
+        )
+        .await
+        .unwrap();
+
+    // Two days on: the one-day token has expired.
+    w.clock.advance(Duration::days(2));
+    let denial = w
+        .keys
+        .authorize(&api_key(short.token.expose_secret()), Action::Read, &read)
+        .await
+        .unwrap_err();
+    denials.push((DenyReason::Expired, DenyStatus::Unauthorized, denial));
+    // Thirty-one days on: the never-used token is retired for idleness.
+    w.clock.advance(Duration::days(29));
+    let denial = w
+        .keys
+        .authorize(
+            &api_key(forgotten.token.expose_secret()),
+            Action::Read,
+            &read,
+        )
+        .await
+        .unwrap_err();
+    denials.push((DenyReason::Idle, DenyStatus::Unauthorized, denial));
+
+    for (want, status, denial) in &denials {
+        assert_eq!(denial.reason(), want);
+        assert_eq!(denial.status(), *status, "{want}");
+    }
+    let count = |code: u16| {
+        denials
+            .iter()
+            .filter(|(_, _, d)| d.status().as_u16() == code)
+            .count()
+    };
+    assert_eq!((count(401), count(403)), (7, 4));
+}
+
+#[tokio::test]
+async fn a_refused_edit_writes_nothing_not_even_its_allowed_parts() {
+    use feedkey::{Feeds, Packages, Permissions, TokenEdit, Widening};
+
+    let w = world().await;
+    let pusher = w
+        .keys
+        .issue(
+            &w.alice,
+            NewToken::new(
+                "CI push",
+                Scope::new(Permissions::WRITE_ONLY, Feeds::Any, Packages::Any).unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let id = pusher.token.id();
+    let before = w.keys.store().token(&id).await.unwrap().unwrap();
+
+    let err = w
+        .keys
+        .edit(
+            &w.alice,
+            id,
+            TokenEdit::new()
+                .description("renamed")
+                .packages(Packages::only(["Contoso.*"]).unwrap())
+                .permissions(Permissions::FULL),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::Widens(Widening::Permissions));
+
+    let info = w.keys.token(&w.alice, id).await.unwrap();
+    assert_eq!(info.description, "CI push");
+    assert_eq!(info.scope.permissions(), Permissions::WRITE_ONLY);
+    assert_eq!(info.scope.packages(), &Packages::Any);
+    let after = w.keys.store().token(&id).await.unwrap().unwrap();
+    assert_eq!(after.record.revision, before.record.revision);
+    // Still what it was: a push token, not a reader.
+    let request = api_key(pusher.token.expose_secret());
+    w.keys
+        .authorize(
+            &request,
+            Action::Push,
+            &Target::package("f", "Fabrikam.Web"),
+        )
+        .await
+        .unwrap();
+    let denial = w
+        .keys
+        .authorize(&request, Action::Read, &Target::feed("f"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denial.reason(),
+        &DenyReason::ActionOutOfScope(feedkey::Permission::Read)
+    );
+
+    // The description alone is a valid edit: the refusal was about the widening.
+    let info = w
+        .keys
+        .edit(&w.alice, id, TokenEdit::new().description("renamed"))
+        .await
+        .unwrap();
+    assert_eq!(info.description, "renamed");
+}
+
+/// The 32 secret bytes of a token (bytes 16..48 of its decoded body).
+fn secret_bytes(token: &str) -> [u8; 32] {
+    use base64::Engine as _;
+    let (_, body) = token.split_once('_').unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
+    raw[16..48].try_into().unwrap()
+}
+
+/// Whether `text` shows `secret` as lowercase or uppercase hex, or as Rust prints a byte
+/// array (`{:?}` or `{:#?}`, of an array, a slice or a `Vec`).
+fn shows_secret(text: &str, secret: &[u8; 32]) -> bool {
+    let lower: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let upper: String = secret.iter().map(|b| format!("{b:02X}")).collect();
+    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let array = squeeze(&format!("{secret:?}"));
+    let inner = array
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let flat = squeeze(text);
+    text.contains(&lower)
+        || text.contains(&upper)
+        || flat.to_lowercase().contains(&lower)
+        || flat.contains(&inner)
+}
+
+#[tokio::test]
+async fn no_debug_output_shows_the_secret_bytes_in_hex_or_as_an_array() {
+    let w = world().await;
+    let t = w
+        .keys
+        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
+        .await
+        .unwrap();
+    let text = t.token.expose_secret().to_owned();
+    let secret = secret_bytes(&text);
+
+    // The detector itself finds each form.
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    for leak in [
+        format!("x{hex}y"),
+        hex.to_uppercase(),
+        format!("S {{ s: {secret:?} }}"),
+        format!("{:#?}", secret.to_vec()),
+        format!("{:?}", &secret[..]),
+    ] {
+        assert!(shows_secret(&leak, &secret), "missed {leak}");
+    }
+    assert!(!shows_secret(&format!("{:?}", [0u8; 32]), &secret));
+
+    let stored = w.keys.store().token(&t.token.id()).await.unwrap().unwrap();
+    let request = api_key(&text);
+    let bearer_header = format!("Bearer {text}");
+    let bearer = Request::from_headers(None, Some(bearer_header.as_bytes()));
+    let as_password = basic("alice", &text);
+    let grant = w
+        .keys
+        .authorize(&request, Action::Read, &Target::feed("f"))
+        .await
+        .unwrap();
+    let out_of_scope = w
+        .keys
+        .authorize(&as_password, Action::Push, &Target::new_package("f", "p"))
+        .await
+        .unwrap_err();
+    let forged = common::wrong_secret(&text);
+    let wrong = w
+        .keys
+        .authorize(&api_key(&forged), Action::Read, &Target::feed("f"))
+        .await
+        .unwrap_err();
+    let rendered = [
+        format!("{t:?}"),
+        format!("{t:#?}"),
+        format!("{:?}", t.token),
+        format!("{stored:?}"),
+        format!("{stored:#?}"),
+        format!("{request:?}"),
+        format!("{bearer:?}"),
+        format!("{as_password:#?}"),
+        format!("{:?}", request.credential()),
+        format!("{grant:?}"),
+        format!("{grant:#?}"),
+        format!("{out_of_scope:?} {out_of_scope}"),
+        format!("{wrong:?} {wrong}"),
+    ];
+    for text in rendered {
+        assert!(!shows_secret(&text, &secret), "secret bytes in {text}");
+    }
+}
+
+/// A [`MemoryStore`] with a database's latency: every token read and write lets other
+/// tasks run first (a varying number of turns), so that a read-modify-write (a rehash, a
+/// refresh, a revoke) really interleaves with the others, as it does over a network.
+#[derive(Default)]
+struct SlowStore {
+    inner: MemoryStore,
+    turns: std::sync::atomic::AtomicUsize,
+}
+
+impl SlowStore {
+    async fn pause(&self) {
+        for _ in 0..self.turns.fetch_add(1, Ordering::Relaxed) % 3 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl TokenStore for SlowStore {
+    async fn insert_account(&self, a: AccountRecord, p: TokenRecord) -> Result<(), StoreError> {
+        self.inner.insert_account(a, p).await
+    }
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        self.inner.account(id).await
+    }
+    async fn update_account(&self, a: AccountRecord, rev: u64) -> Result<(), StoreError> {
+        self.inner.update_account(a, rev).await
+    }
+    async fn insert_token(&self, r: TokenRecord) -> Result<(), StoreError> {
+        self.inner.insert_token(r).await
+    }
+    async fn token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
+        let read = self.inner.token(id).await;
+        self.pause().await;
+        read
+    }
+    async fn account_tokens(&self, a: &AccountId) -> Result<Vec<StoredToken>, StoreError> {
+        self.inner.account_tokens(a).await
+    }
+    async fn update_token(&self, r: TokenRecord, rev: u64) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.update_token(r, rev).await
+    }
+    async fn touch_token(&self, id: &TokenId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.inner.touch_token(id, at).await
+    }
+    async fn tokens_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        self.inner.tokens_expiring(from, until).await
+    }
+    async fn tokens_unused_since(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        self.inner.tokens_unused_since(before).await
+    }
+    async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.purge_revoked(before).await
+    }
+}
+
+type Shared = Arc<Feedkey<Arc<SlowStore>>>;
+
+/// One store, two deployments mid key change: `old` hashes with key 1 only, `new` hashes
+/// with key 2 and still verifies key 1 (so it rehashes tokens it verifies under key 1).
+async fn key_change() -> (Shared, Shared, AccountId) {
+    let store = Arc::new(SlowStore::default());
+    let clock = ManualClock::new(START);
+    let old = Feedkey::builder(Arc::clone(&store), key(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let new = Feedkey::builder(Arc::clone(&store), key(2))
+        .previous_keys(vec![key(1)])
+        .clock(clock)
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    old.create_account(&alice, Expiry::Never).await.unwrap();
+    (Arc::new(old), Arc::new(new), alice)
+}
+
+/// How many tasks use a token at once in the race tests.
+const USERS: usize = 6;
+
+/// Lets the other side of a race go first, by a few scheduler turns, when `waits`.
+async fn head_start(waits: bool, round: usize) {
+    if waits {
+        for _ in 0..round % 4 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rehash_racing_a_refresh_never_brings_the_old_secret_back() {
+    let (old, new, alice) = key_change().await;
+    let target = Target::feed("f");
+    let refused = |d: &feedkey::Denial| {
+        matches!(
+            d.reason(),
+            DenyReason::RetiredSecretReused | DenyReason::WrongSecret
+        )
+    };
+    for round in 0..50 {
+        let t = old
+            .issue(&alice, NewToken::new("ci", Scope::read_only()))
+            .await
+            .unwrap();
+        let id = t.token.id();
+        let secret: Arc<str> = Arc::from(t.token.expose_secret());
+        let refreshed = Arc::new(AtomicBool::new(false));
+        // Everyone starts together; who gets a head start changes from round to round.
+        let start = Arc::new(Barrier::new(USERS + 1));
+        let users: Vec<_> = (0..USERS)
+            .map(|_| {
+                let (new, secret, refreshed, start) = (
+                    Arc::clone(&new),
+                    Arc::clone(&secret),
+                    Arc::clone(&refreshed),
+                    Arc::clone(&start),
+                );
+                tokio::spawn(async move {
+                    start.wait().await;
+                    head_start(round % 2 == 0, round).await;
+                    let mut late_successes = 0;
+                    for _ in 0..20 {
+                        let after_refresh = refreshed.load(Ordering::SeqCst);
+                        let result = new
+                            .authorize(&api_key(&secret), Action::Read, &Target::feed("f"))
+                            .await;
+                        match result {
+                            Ok(_) if after_refresh => late_successes += 1,
+                            Ok(_) => {}
+                            Err(d) => assert!(
+                                matches!(
+                                    d.reason(),
+                                    DenyReason::RetiredSecretReused | DenyReason::WrongSecret
+                                ),
+                                "{d}"
+                            ),
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    late_successes
+                })
+            })
+            .collect();
+        let fresh = {
+            let (old, alice, refreshed) = (Arc::clone(&old), alice.clone(), Arc::clone(&refreshed));
+            tokio::spawn(async move {
+                start.wait().await;
+                head_start(round % 2 == 1, round).await;
+                let fresh = old.refresh(&alice, id).await;
+                refreshed.store(true, Ordering::SeqCst);
+                fresh
+            })
+            .await
+            .unwrap()
+            .unwrap()
+        };
+        // From the moment the refresh returns, the old secret is dead everywhere.
+        let denial = new
+            .authorize(&api_key(&secret), Action::Read, &target)
+            .await
+            .unwrap_err();
+        assert!(refused(&denial), "round {round}: {denial}");
+        for user in users {
+            assert_eq!(
+                user.await.unwrap(),
+                0,
+                "round {round}: the old secret worked after the refresh returned"
+            );
+        }
+        for keys in [&old, &new] {
+            let denial = keys
+                .authorize(&api_key(&secret), Action::Read, &target)
+                .await
+                .unwrap_err();
+            assert!(refused(&denial), "round {round}: {denial}");
+        }
+        new.authorize(&api_key(fresh.token.expose_secret()), Action::Read, &target)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_succeeds_while_the_token_is_in_use_and_being_rehashed() {
+    let (old, new, alice) = key_change().await;
+    let target = Target::feed("f");
+    for round in 0..50 {
+        let t = old
+            .issue(&alice, NewToken::new("ci", Scope::read_only()))
+            .await
+            .unwrap();
+        let id = t.token.id();
+        let secret: Arc<str> = Arc::from(t.token.expose_secret());
+        let revoked = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Arc::new(Barrier::new(USERS + 1));
+        let users: Vec<_> = (0..USERS)
+            .map(|_| {
+                let (new, secret, revoked, stop, start) = (
+                    Arc::clone(&new),
+                    Arc::clone(&secret),
+                    Arc::clone(&revoked),
+                    Arc::clone(&stop),
+                    Arc::clone(&start),
+                );
+                tokio::spawn(async move {
+                    start.wait().await;
+                    head_start(round % 2 == 0, round).await;
+                    let mut uses = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let after_revoke = revoked.load(Ordering::SeqCst);
+                        let result = new
+                            .authorize(&api_key(&secret), Action::Read, &Target::feed("f"))
+                            .await;
+                        match result {
+                            Ok(_) => {
+                                assert!(!after_revoke, "used after the revoke returned");
+                                uses += 1;
+                            }
+                            Err(d) => assert_eq!(d.reason(), &DenyReason::Revoked),
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    uses
+                })
+            })
+            .collect();
+        let result = {
+            let (old, alice, revoked) = (Arc::clone(&old), alice.clone(), Arc::clone(&revoked));
+            tokio::spawn(async move {
+                start.wait().await;
+                head_start(round % 2 == 1, round).await;
+                let result = old.revoke(&alice, id).await;
+                revoked.store(true, Ordering::SeqCst);
+                result
+            })
+            .await
+            .unwrap()
+        };
+        assert_eq!(result, Ok(()), "round {round}");
+        let denial = new
+            .authorize(&api_key(&secret), Action::Read, &target)
+            .await
+            .unwrap_err();
+        assert_eq!(denial.reason(), &DenyReason::Revoked, "round {round}");
+        stop.store(true, Ordering::SeqCst);
+        for user in users {
+            user.await.unwrap();
+        }
+        let denial = new
+            .authorize(&api_key(&secret), Action::Read, &target)
+            .await
+            .unwrap_err();
+        assert_eq!(denial.reason(), &DenyReason::Revoked, "round {round}");
+        // The old deployment refuses it too: as revoked, or, once rehashed under key 2,
+        // as hashed under a key it does not have.
+        let denial = old
+            .authorize(&api_key(&secret), Action::Read, &target)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                denial.reason(),
+                DenyReason::Revoked | DenyReason::UnknownKey
+            ),
+            "round {round}: {denial}"
+        );
+        assert_eq!(denial.status(), DenyStatus::Unauthorized);
+        let stored = old.store().token(&id).await.unwrap().unwrap();
+        assert!(stored.record.revoked_at.is_some(), "round {round}");
+    }
+}
