@@ -1,0 +1,339 @@
+//! The hot path as a registry sees it: `authorize` on `MemoryStore`, from the raw header
+//! value to the decision, beside the floor it cannot beat (one keyed hash, one hash-map
+//! probe, one glob match); how it scales with tokens and globs; the password path beside
+//! the token path; issue, refresh and revoke; and two threads at once.
+//!
+//! `cargo bench --bench authorize`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use feedkey::time::Duration as TimeDuration;
+use feedkey::{
+    AccountId, Action, AuditEvent, Expiry, Feedkey, Feeds, ManualClock, MemoryStore, NewToken,
+    Packages, PasswordConfig, Permissions, Request, Scope, Target, TokenKey,
+};
+use globset::{GlobBuilder, GlobSetBuilder};
+
+/// Runs a future that is ready at once (every `MemoryStore` call is), without an executor.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a MemoryStore future was not ready"),
+    }
+}
+
+const PACKAGE: &str = "Contoso.Service.Core.Extensions"; // 31 bytes
+
+fn ci_scope() -> Scope {
+    Scope::new(
+        Permissions::WRITE_ONLY,
+        Feeds::only(["ci"]).unwrap(),
+        Packages::only(["Contoso.Service.*"]).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A token for the same id with one secret byte changed and the checksum fixed.
+fn tamper(token: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (prefix, body) = token.split_once('_').unwrap();
+    let mut raw = URL_SAFE_NO_PAD.decode(body).unwrap();
+    raw[20] ^= 1;
+    let crc = crc32fast::hash(&raw[..48]).to_be_bytes();
+    raw[48..].copy_from_slice(&crc);
+    format!("{prefix}_{}", URL_SAFE_NO_PAD.encode(raw))
+}
+
+struct Setup {
+    keys: Feedkey<MemoryStore>,
+    alice: AccountId,
+    clock: ManualClock,
+}
+
+/// A `Feedkey` holding `filler` read-only tokens besides the primary key.
+fn setup(filler: usize) -> Setup {
+    let clock = ManualClock::new(feedkey::time::OffsetDateTime::now_utc());
+    let keys = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    ready(keys.create_account(&alice, Expiry::Never)).unwrap();
+    for _ in 0..filler {
+        ready(keys.issue(&alice, NewToken::new("filler", Scope::read_only()))).unwrap();
+    }
+    Setup { keys, alice, clock }
+}
+
+fn header(token: &str) -> Request<'_> {
+    Request::from_headers(Some(black_box(token.as_bytes())), None)
+}
+
+fn authorize(c: &mut Criterion) {
+    let s = setup(1000);
+    let ci = ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope()))).unwrap();
+    let good = ci.token.expose_secret().to_owned();
+    let wrong = tamper(&good);
+    let revoked = {
+        let t = ready(s.keys.issue(&s.alice, NewToken::new("old", ci_scope()))).unwrap();
+        ready(s.keys.revoke(&s.alice, t.token.id())).unwrap();
+        t.token.expose_secret().to_owned()
+    };
+    let expired = ready(s.keys.issue(
+        &s.alice,
+        NewToken::new("short", ci_scope()).expires(Expiry::After(TimeDuration::seconds(1))),
+    ))
+    .unwrap()
+    .token
+    .expose_secret()
+    .to_owned();
+    s.clock.advance(TimeDuration::seconds(2));
+    // An unknown id: a well-formed token from another deployment.
+    let unknown = {
+        let other = setup(0);
+        ready(
+            other
+                .keys
+                .issue(&other.alice, NewToken::new("x", ci_scope())),
+        )
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned()
+    };
+    let target = Target::package("ci", PACKAGE);
+
+    let mut group = c.benchmark_group("authorize");
+    let cases: [(&str, &str, Target<'_>, bool); 6] = [
+        ("allow", &good, target, true),
+        ("deny_unknown_id", &unknown, target, false),
+        ("deny_wrong_secret", &wrong, target, false),
+        ("deny_revoked", &revoked, target, false),
+        ("deny_expired", &expired, target, false),
+        (
+            "deny_out_of_scope",
+            &good,
+            Target::package("ci", "Fabrikam.Other"),
+            false,
+        ),
+    ];
+    for (name, token, target, allowed) in cases {
+        assert_eq!(
+            ready(s.keys.authorize(&header(token), Action::Push, &target)).is_ok(),
+            allowed,
+            "{name}"
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| ready(s.keys.authorize(&header(token), Action::Push, &target)).is_ok())
+        });
+    }
+    group.finish();
+
+    // The same allow with an audit sink that counts events.
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sink = Arc::clone(&counter);
+    let audited = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]))
+        .audit(move |_: &AuditEvent| {
+            sink.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    ready(audited.create_account(&s.alice, Expiry::Never)).unwrap();
+    let audited_good = ready(audited.issue(&s.alice, NewToken::new("CI", ci_scope())))
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
+    c.bench_function("authorize/allow_with_audit_sink", |b| {
+        b.iter(|| ready(audited.authorize(&header(&audited_good), Action::Push, &target)).unwrap())
+    });
+
+    // The floor: what any design must do per request.
+    let key = blake3::derive_key("floor", &[7; 32]);
+    let mut map = HashMap::new();
+    for i in 0u32..1001 {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&i.to_le_bytes());
+        map.insert(id, i);
+    }
+    let globs = {
+        let mut b = GlobSetBuilder::new();
+        b.add(
+            GlobBuilder::new("Contoso.Service.*")
+                .case_insensitive(true)
+                .build()
+                .unwrap(),
+        );
+        b.build().unwrap()
+    };
+    let id = [5u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let secret = [9u8; 32];
+    c.bench_function("floor/hash+probe+glob", |b| {
+        b.iter(|| {
+            let mut input = [0u8; 48];
+            input[..16].copy_from_slice(black_box(&id));
+            input[16..].copy_from_slice(black_box(&secret));
+            let digest = blake3::keyed_hash(&key, &input);
+            let hit = map.get(black_box(&id)).copied();
+            let matched = globs.is_match(black_box(PACKAGE));
+            (digest, hit, matched)
+        })
+    });
+}
+
+fn scaling(c: &mut Criterion) {
+    let target = Target::package("ci", PACKAGE);
+    let mut group = c.benchmark_group("scaling_tokens");
+    group.sample_size(30);
+    for n in [1_000usize, 100_000, 1_000_000] {
+        let s = setup(n);
+        let t = ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope())))
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned();
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| ready(s.keys.authorize(&header(&t), Action::Push, &target)).unwrap())
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("scaling_globs");
+    let s = setup(0);
+    for n in [1usize, 10, 100, 1000] {
+        // n distinct globs; the request matches the last one.
+        let mut globs: Vec<String> = (1..n).map(|i| format!("Other{i}.Lib.*")).collect();
+        globs.push("Contoso.Service.*".to_owned());
+        let scope = Scope::new(
+            Permissions::WRITE_ONLY,
+            Feeds::only(["ci"]).unwrap(),
+            Packages::only(&globs).unwrap(),
+        )
+        .unwrap();
+        let t = ready(s.keys.issue(&s.alice, NewToken::new("CI", scope)))
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned();
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| ready(s.keys.authorize(&header(&t), Action::Push, &target)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn password_beside_token(c: &mut Criterion) {
+    let keys = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]))
+        .passwords(PasswordConfig::new().remember_for(TimeDuration::ZERO))
+        .build()
+        .unwrap();
+    let remembering = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]))
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    for k in [&keys, &remembering] {
+        ready(k.create_account(&alice, Expiry::Never)).unwrap();
+        ready(k.set_password(&alice, "a long and private passphrase")).unwrap();
+    }
+    let token = ready(keys.issue(&alice, NewToken::new("r", Scope::read_only())))
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
+    let password = Request::with_basic("alice", "a long and private passphrase");
+    let target = Target::feed("main");
+    let mut group = c.benchmark_group("credential_path");
+    group.sample_size(20);
+    group.bench_function("password_argon2id_default", |b| {
+        b.iter(|| ready(keys.authorize(&password, Action::Read, &target)).unwrap())
+    });
+    group.bench_function("password_remembered", |b| {
+        b.iter(|| ready(remembering.authorize(&password, Action::Read, &target)).unwrap())
+    });
+    group.bench_function("token_keyed_blake3", |b| {
+        b.iter(|| ready(keys.authorize(&header(&token), Action::Read, &target)).unwrap())
+    });
+    group.finish();
+}
+
+fn management(c: &mut Criterion) {
+    let s = setup(1000);
+    let mut group = c.benchmark_group("manage");
+    group.bench_function("issue", |b| {
+        b.iter(|| ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope()))).unwrap())
+    });
+    let t = ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope()))).unwrap();
+    group.bench_function("refresh", |b| {
+        b.iter(|| ready(s.keys.refresh(&s.alice, t.token.id())).unwrap())
+    });
+    group.bench_function("issue_then_revoke", |b| {
+        b.iter(|| {
+            let t = ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope()))).unwrap();
+            ready(s.keys.revoke(&s.alice, t.token.id())).unwrap();
+        })
+    });
+    group.finish();
+}
+
+/// Authorizes `per_thread` times on each of `threads` threads at once; the wall time.
+fn run_threads(keys: &Arc<Feedkey<MemoryStore>>, tokens: &[String], per_thread: u64) -> Duration {
+    let target = Target::package("ci", PACKAGE);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for token in tokens {
+            let keys = Arc::clone(keys);
+            scope.spawn(move || {
+                for _ in 0..per_thread {
+                    ready(keys.authorize(&header(token), Action::Push, &target)).unwrap();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn threads(c: &mut Criterion) {
+    let s = setup(1000);
+    let tokens: Vec<String> = (0..2)
+        .map(|_| {
+            ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope())))
+                .unwrap()
+                .token
+                .expose_secret()
+                .to_owned()
+        })
+        .collect();
+    let keys = Arc::new(s.keys);
+    // Time per authorize: one thread doing all of them, and two threads sharing them. The
+    // throughput ratio is one_thread / two_threads.
+    let mut group = c.benchmark_group("throughput");
+    group.sample_size(20);
+    group.bench_function("one_thread", |b| {
+        b.iter_custom(|iters| run_threads(&keys, &tokens[..1], iters))
+    });
+    group.bench_function("two_threads", |b| {
+        b.iter_custom(|iters| run_threads(&keys, &tokens, iters.div_ceil(2)))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    authorize,
+    scaling,
+    password_beside_token,
+    management,
+    threads
+);
+criterion_main!(benches);
