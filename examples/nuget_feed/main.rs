@@ -1,0 +1,325 @@
+//! A MyGet-style multi-feed NuGet server guarded by feedkey, for the real NuGet client.
+//!
+//! ```sh
+//! cargo run --example nuget_feed --features sqlite,http,tracing -- \
+//!     --data ./nuget-data --feed ci --feed release --private release
+//! ```
+//!
+//! It prints its URL and, on first start, the primary key (shown once). Feeds live under
+//! `/F/{feed}/api/v2` (read: the NuGet v2 OData endpoints) and `/F/{feed}/api/v2/package`
+//! (push with PUT, unlist with DELETE). A private feed answers anonymous reads with a
+//! Basic challenge; a token stands in for the password. Tokens are managed at `/api/tokens`
+//! with the primary key.
+//!
+//! Every feedkey decision is made in one place, [`auth::guard`].
+
+// Handlers answer with a `Response` on every path; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod manage;
+mod odata;
+mod packages;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use feedkey::{AccountId, Action, Expiry, Feedkey, SqliteStore, Target, TokenKey};
+
+use crate::packages::Feed;
+
+/// Everything a handler needs.
+pub struct App {
+    keys: Feedkey<SqliteStore>,
+    /// The one account that owns every feed here.
+    owner: AccountId,
+    feeds: HashMap<String, Feed>,
+}
+
+type Shared = State<Arc<App>>;
+
+/// The largest package accepted.
+const MAX_PACKAGE_BYTES: usize = 64 * 1024 * 1024;
+
+fn feed<'a>(app: &'a App, name: &str) -> Result<&'a Feed, Response> {
+    app.feeds
+        .get(name)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, "no such feed").into_response())
+}
+
+fn base_url(headers: &HeaderMap, feed: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}/F/{feed}/api/v2")
+}
+
+/// Reads: the service document, `$metadata`, `Packages`, `Search()`,
+/// `FindPackagesById()`.
+async fn read(
+    State(app): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath((feed_name, rest)): UrlPath<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let feed = match feed(&app, &feed_name) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if feed.private {
+        let target = Target::feed(&feed_name);
+        if let Err(r) = auth::guard(&app, &headers, peer, Action::Read, &target).await {
+            return r;
+        }
+    }
+    let base = base_url(&headers, &feed_name);
+    tracing::debug!(feed = feed_name, rest, query, "read");
+    match odata::answer(feed, &base, &rest, query.as_deref().unwrap_or("")) {
+        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(status) => status.into_response(),
+    }
+}
+
+async fn service_root(
+    app: Shared,
+    peer: ConnectInfo<SocketAddr>,
+    UrlPath(feed_name): UrlPath<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    read(
+        app,
+        peer,
+        UrlPath((feed_name, String::new())),
+        query,
+        headers,
+    )
+    .await
+}
+
+/// `GET /F/{feed}/api/v2/package/{id}/{version}`: the .nupkg.
+async fn download(
+    State(app): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let feed = match feed(&app, &feed_name) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if feed.private {
+        let target = Target::package(&feed_name, &id);
+        if let Err(r) = auth::guard(&app, &headers, peer, Action::Read, &target).await {
+            return r;
+        }
+    }
+    match feed.read_package(&id, &version) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/zip")], bytes).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `PUT /F/{feed}/api/v2/package`: push, as multipart/form-data with the .nupkg.
+async fn push(
+    State(app): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(feed_name): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let feed = match feed(&app, &feed_name) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let upload = packages::upload(&headers, &body).and_then(|p| Ok((p, packages::inspect(p)?)));
+    let (package, meta) = match upload {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::info!(feed = feed_name, "push refused: {e}");
+            return e.into_response();
+        }
+    };
+    let target = if feed.has_id(&meta.id) {
+        Target::package(&feed_name, &meta.id)
+    } else {
+        Target::new_package(&feed_name, &meta.id)
+    };
+    if let Err(r) = auth::guard(&app, &headers, peer, Action::Push, &target).await {
+        return r;
+    }
+    match feed.store_package(&meta, package) {
+        Ok(()) => {
+            tracing::info!(
+                feed = feed_name,
+                id = meta.id,
+                version = meta.version,
+                "pushed"
+            );
+            StatusCode::CREATED.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /F/{feed}/api/v2/package/{id}/{version}`: unlist.
+async fn unlist(
+    State(app): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let feed = match feed(&app, &feed_name) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let target = Target::package(&feed_name, &id);
+    if let Err(r) = auth::guard(&app, &headers, peer, Action::Unlist, &target).await {
+        return r;
+    }
+    match feed.unlist(&id, &version) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The NuGet client GETs the push source before pushing.
+async fn push_probe() -> StatusCode {
+    StatusCode::OK
+}
+
+struct Args {
+    data: PathBuf,
+    port: u16,
+    feeds: Vec<String>,
+    private: Vec<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        data: PathBuf::from("nuget-data"),
+        port: 5000,
+        feeds: Vec::new(),
+        private: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--data" => args.data = PathBuf::from(value),
+            "--port" => args.port = value.parse().map_err(|e| format!("--port: {e}"))?,
+            "--feed" => args.feeds.push(value),
+            "--private" => args.private.push(value),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if args.feeds.is_empty() {
+        args.feeds.push("main".into());
+    }
+    Ok(args)
+}
+
+/// The token-hashing key, made once and kept beside the data (mode 0600).
+fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
+    let path = data.join("token.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(TokenKey::from_base64(1, &text)?);
+    }
+    let mut material = [0u8; 32];
+    getrandom::fill(&mut material)?;
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(material);
+    std::fs::write(&path, &text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(TokenKey::new(1, &material))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let args = args()?;
+    std::fs::create_dir_all(&args.data)?;
+    let store = SqliteStore::open(args.data.join("tokens.db"))?;
+    let keys = Feedkey::builder(store, token_key(&args.data)?)
+        .audit(feedkey::TracingAudit)
+        .build()?;
+    let owner = AccountId::new("admin")?;
+    let first_start = keys.tokens(&owner).await?.is_empty();
+    let primary = if first_start {
+        Some(keys.create_account(&owner, Expiry::Never).await?)
+    } else {
+        None
+    };
+    let mut feeds = HashMap::new();
+    for name in &args.feeds {
+        let private = args.private.contains(name);
+        feeds.insert(name.clone(), Feed::open(&args.data, name, private)?);
+    }
+    let app = Arc::new(App { keys, owner, feeds });
+
+    let router = Router::new()
+        .route("/F/{feed}/api/v2", get(service_root))
+        .route("/F/{feed}/api/v2/", get(service_root))
+        .route("/F/{feed}/api/v2/package", put(push).get(push_probe))
+        .route("/F/{feed}/api/v2/package/", put(push).get(push_probe))
+        .route(
+            "/F/{feed}/api/v2/package/{id}/{version}",
+            get(download).delete(unlist),
+        )
+        .route("/F/{feed}/api/v2/{*rest}", get(read))
+        .route("/api/tokens", post(manage::create).get(manage::list))
+        .route(
+            "/api/tokens/{id}",
+            axum::routing::delete(manage::revoke).patch(manage::edit),
+        )
+        .route("/api/tokens/{id}/refresh", post(manage::refresh))
+        .route("/api/password", post(manage::set_password))
+        .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+        .with_state(Arc::clone(&app));
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    for name in &args.feeds {
+        let kind = if args.private.contains(name) {
+            "private"
+        } else {
+            "public"
+        };
+        println!("feed {name} ({kind}): http://{addr}/F/{name}/api/v2");
+    }
+    match primary {
+        Some(p) => println!("primary key (shown once): {}", p.token.expose_secret()),
+        None => println!("primary key: unchanged (regenerate it through feedkey if lost)"),
+    }
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    app.keys.store().flush()?;
+    Ok(())
+}
