@@ -134,6 +134,33 @@ impl<'a> Credential<'a> {
     }
 }
 
+impl<'a> Credential<'a> {
+    /// Reads an `Authorization` header value as cargo sends it: the configured token as it
+    /// is, with no scheme (cargo's `cargo:token` credential provider sends it verbatim), or
+    /// a `Bearer`/`Basic` value for a token configured with its scheme.
+    ///
+    /// ```
+    /// use feedkey::Credential;
+    ///
+    /// assert_eq!(Credential::from_cargo_authorization(b"fk_abc"), Ok(Credential::Token("fk_abc")));
+    /// assert_eq!(Credential::from_cargo_authorization(b"Bearer fk_abc"), Ok(Credential::Token("fk_abc")));
+    /// ```
+    ///
+    /// # Errors
+    /// [`CredentialError`] naming what is wrong with it.
+    pub fn from_cargo_authorization(value: &'a [u8]) -> Result<Self, CredentialError> {
+        let text = text(value)?;
+        let bare = text.trim();
+        if bare.is_empty() {
+            return Err(CredentialError::Missing);
+        }
+        if bare.contains(' ') {
+            return Self::from_authorization(value);
+        }
+        Ok(Credential::Token(bare))
+    }
+}
+
 /// A request as `authorize` sees it: the credential (or why there is none).
 ///
 /// ```
@@ -249,6 +276,33 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// A request from the `Authorization` header of a cargo client (see
+    /// [`Credential::from_cargo_authorization`]); `None` when it sent none.
+    pub fn from_cargo_authorization(authorization: Option<&'a [u8]>) -> Self {
+        Self {
+            credential: authorization.map_or(
+                Err(CredentialError::Missing),
+                Credential::from_cargo_authorization,
+            ),
+            client_addr: None,
+        }
+    }
+
+    /// A request from the headers of a cargo client: its `Authorization` header only. A
+    /// header sent more than once is refused as ambiguous.
+    #[cfg(feature = "http")]
+    pub fn from_cargo_header_map(headers: &'a http::HeaderMap) -> Self {
+        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+        let first = values.next().map(http::HeaderValue::as_bytes);
+        if values.next().is_some() {
+            return Self {
+                credential: Err(CredentialError::Ambiguous),
+                client_addr: None,
+            };
+        }
+        Self::from_cargo_authorization(first)
+    }
+
     /// The credential, or why there is none.
     ///
     /// # Errors
@@ -353,6 +407,31 @@ mod tests {
         assert!(!format!("{r:?}").contains("secret"));
     }
 
+    #[test]
+    fn cargo_sends_the_token_bare_or_with_a_scheme() {
+        type Case<'a> = (Option<&'a [u8]>, Result<Credential<'a>, CredentialError>);
+        let cases: [Case<'_>; 6] = [
+            (Some(b"fk_abc"), Ok(Credential::Token("fk_abc"))),
+            (Some(b"  fk_abc\t"), Ok(Credential::Token("fk_abc"))),
+            (Some(b"Bearer fk_abc"), Ok(Credential::Token("fk_abc"))),
+            (
+                Some(b"Digest fk_abc"),
+                Err(CredentialError::UnsupportedScheme),
+            ),
+            (Some(b"  "), Err(CredentialError::Missing)),
+            (None, Err(CredentialError::Missing)),
+        ];
+        for (header, want) in cases {
+            let r = Request::from_cargo_authorization(header);
+            assert_eq!(r.credential().cloned(), want, "{header:?}");
+        }
+        let basic = Request::from_cargo_authorization(Some(b"Basic dTpmaw=="));
+        assert!(matches!(
+            basic.credential(),
+            Ok(Credential::Basic { username, .. }) if username == "u"
+        ));
+    }
+
     #[cfg(feature = "http")]
     #[test]
     fn a_header_map_reads_like_the_raw_values() {
@@ -381,6 +460,25 @@ mod tests {
         twice.append(API_KEY_HEADER, http::HeaderValue::from_static("fk_y"));
         assert_eq!(
             Request::from_header_map(&twice).credential().err(),
+            Some(CredentialError::Ambiguous)
+        );
+        assert_eq!(
+            Request::from_cargo_header_map(&twice).credential().err(),
+            Some(CredentialError::Missing)
+        );
+        let mut cargo_twice = http::HeaderMap::new();
+        cargo_twice.append(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("fk_x"),
+        );
+        cargo_twice.append(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("fk_y"),
+        );
+        assert_eq!(
+            Request::from_cargo_header_map(&cargo_twice)
+                .credential()
+                .err(),
             Some(CredentialError::Ambiguous)
         );
     }

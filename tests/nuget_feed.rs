@@ -6,34 +6,14 @@
 #![cfg(all(feature = "sqlite", feature = "http", feature = "tracing"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader};
+#[path = "common/example_server.rs"]
+mod example_server;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    url: String,
-    primary: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_binary() -> PathBuf {
-    // target/debug/deps/nuget_feed-<hash> → target/debug/examples/nuget_feed
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join("nuget_feed")
-}
+use example_server::{Run, Server, run};
 
 /// Whether `nuget` is on the PATH. (Running it to find out would not do: without a
 /// terminal, mono's console width is zero and `nuget help` prints for ever.)
@@ -43,43 +23,32 @@ fn have_nuget() -> bool {
 }
 
 fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(example_binary())
-        .args(["--data"])
-        .arg(dir.path().join("data"))
-        .args(["--port", "0"])
-        .args(["--feed", "nuget", "--feed", "ci", "--feed", "release"])
-        .args(["--private", "ci", "--private", "release"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
-        .spawn()
-        .expect("the nuget_feed example is built by `cargo test --all-features`");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut primary) = (String::new(), String::new());
-    for line in lines.by_ref().map_while(Result::ok) {
-        if let Some(u) = line.strip_prefix("listening on ") {
-            url = u.to_owned();
-        }
-        if let Some(k) = line.strip_prefix("primary key (shown once): ") {
-            primary = k.to_owned();
-            break;
-        }
-    }
-    assert!(!url.is_empty() && primary.starts_with("fk_"));
-    Server {
-        child,
-        url,
-        primary,
-        dir,
-    }
+    let server = Server::start(
+        "nuget_feed",
+        &[
+            "--feed",
+            "nuget",
+            "--feed",
+            "ci",
+            "--feed",
+            "release",
+            "--private",
+            "ci",
+            "--private",
+            "release",
+        ],
+        "X-NuGet-ApiKey",
+    );
+    assert!(server.primary.starts_with("fk_"));
+    server
 }
 
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap()
-    }
+trait Feeds {
+    fn feed(&self, feed: &str) -> String;
+    fn push_source(&self, feed: &str) -> String;
+}
 
+impl Feeds for Server {
     fn feed(&self, feed: &str) -> String {
         format!("{}/F/{feed}/api/v2", self.url)
     }
@@ -87,88 +56,17 @@ impl Server {
     fn push_source(&self, feed: &str) -> String {
         format!("{}/F/{feed}/api/v2/package", self.url)
     }
-
-    /// Calls the management API with the primary key.
-    fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let url = format!("{}{path}", self.url);
-        let response = match (method, body) {
-            ("POST", Some(body)) => agent
-                .post(&url)
-                .header("X-NuGet-ApiKey", &self.primary)
-                .header("Content-Type", "application/json")
-                .send(body.to_string()),
-            ("POST", None) => agent
-                .post(&url)
-                .header("X-NuGet-ApiKey", &self.primary)
-                .send_empty(),
-            ("DELETE", _) => agent
-                .delete(&url)
-                .header("X-NuGet-ApiKey", &self.primary)
-                .call(),
-            _ => agent
-                .get(&url)
-                .header("X-NuGet-ApiKey", &self.primary)
-                .call(),
-        };
-        let mut response = response.unwrap();
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        assert!(status < 300, "{method} {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-    }
-
-    /// Issues a token; returns (id, secret).
-    fn token(&self, spec: serde_json::Value) -> (String, String) {
-        let v = self.api("POST", "/api/tokens", Some(spec));
-        (
-            v["info"]["id"].as_str().unwrap().to_owned(),
-            v["token"].as_str().unwrap().to_owned(),
-        )
-    }
-}
-
-/// What a nuget run did.
-struct Run {
-    ok: bool,
-    output: String,
 }
 
 /// Runs the real client in `cwd` with a private HOME, bounded in time.
 fn nuget(home: &Path, cwd: &Path, args: &[&str]) -> Run {
-    let child = Command::new("timeout")
-        .arg("120")
-        .arg("nuget")
+    let mut command = Command::new("nuget");
+    command
         .args(args)
         .arg("-NonInteractive")
         .current_dir(cwd)
-        .env("HOME", home)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.wait_with_output_ok()
-}
-
-trait WaitOk {
-    fn wait_with_output_ok(self) -> Run;
-}
-
-impl WaitOk for Child {
-    fn wait_with_output_ok(self) -> Run {
-        let out = self.wait_with_output().unwrap();
-        Run {
-            ok: out.status.success(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
-    }
+        .env("HOME", home);
+    run(command, 120)
 }
 
 /// `nuget list` under a pseudo-terminal with a width: without one, mono's console reports
@@ -178,18 +76,14 @@ fn nuget_list(home: &Path, cwd: &Path, source: &str, config: Option<&Path>) -> R
     if let Some(config) = config {
         cmd.push_str(&format!(" -ConfigFile '{}'", config.display()));
     }
-    let child = Command::new("timeout")
-        .args(["120", "script", "-qec"])
+    let mut command = Command::new("script");
+    command
+        .arg("-qec")
         .arg(cmd)
         .arg("/dev/null")
         .current_dir(cwd)
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.wait_with_output_ok()
+        .env("HOME", home);
+    run(command, 120)
 }
 
 /// Packs `id` `version` into `dir`; returns the file name.
@@ -477,7 +371,7 @@ fn the_seeds_keys_with_the_real_nuget_client() {
 
 #[test]
 fn malformed_uploads_get_a_400_and_leave_nothing_on_disk() {
-    if !example_binary().exists() {
+    if !example_server::example_binary("nuget_feed").exists() {
         println!("skipped: the nuget_feed example is not built");
         return;
     }

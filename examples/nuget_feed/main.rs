@@ -11,19 +11,19 @@
 //! Basic challenge; a token stands in for the password. Tokens are managed at `/api/tokens`
 //! with the primary key.
 //!
-//! Every feedkey decision is made in one place, [`auth::guard`].
+//! Every feedkey decision is made in one place, [`shared::guard`].
 
 // Handlers answer with a `Response` on every path; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
-mod auth;
-mod manage;
 mod odata;
 mod packages;
+#[path = "../shared/mod.rs"]
+mod shared;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,8 +31,8 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use feedkey::{AccountId, Action, Expiry, Feedkey, SqliteStore, Target, TokenKey};
+use axum::routing::{get, put};
+use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target};
 
 use crate::packages::Feed;
 
@@ -42,6 +42,24 @@ pub struct App {
     /// The one account that owns every feed here.
     owner: AccountId,
     feeds: HashMap<String, Feed>,
+}
+
+impl shared::Registry for App {
+    type Store = SqliteStore;
+    const CHALLENGE: &'static str = "Basic realm=\"feed\"";
+
+    fn keys(&self) -> &Feedkey<SqliteStore> {
+        &self.keys
+    }
+
+    fn owner(&self) -> &AccountId {
+        &self.owner
+    }
+
+    /// The NuGet client sends `X-NuGet-ApiKey` to push and Basic auth to read.
+    fn request<'h>(headers: &'h HeaderMap) -> Request<'h> {
+        Request::from_header_map(headers)
+    }
 }
 
 type Shared = State<Arc<App>>;
@@ -78,7 +96,7 @@ async fn read(
     };
     if feed.private {
         let target = Target::feed(&feed_name);
-        if let Err(r) = auth::guard(&app, &headers, peer, Action::Read, &target).await {
+        if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
             return r;
         }
     }
@@ -120,7 +138,7 @@ async fn download(
     };
     if feed.private {
         let target = Target::package(&feed_name, &id);
-        if let Err(r) = auth::guard(&app, &headers, peer, Action::Read, &target).await {
+        if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
             return r;
         }
     }
@@ -155,7 +173,7 @@ async fn push(
     } else {
         Target::new_package(&feed_name, &meta.id)
     };
-    if let Err(r) = auth::guard(&app, &headers, peer, Action::Push, &target).await {
+    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Push, &target).await {
         return r;
     }
     match feed.store_package(&meta, package) {
@@ -184,7 +202,7 @@ async fn unlist(
         Err(r) => return r,
     };
     let target = Target::package(&feed_name, &id);
-    if let Err(r) = auth::guard(&app, &headers, peer, Action::Unlist, &target).await {
+    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Unlist, &target).await {
         return r;
     }
     match feed.unlist(&id, &version) {
@@ -229,47 +247,17 @@ fn args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The token-hashing key, made once and kept beside the data (mode 0600).
-fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
-    let path = data.join("token.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return Ok(TokenKey::from_base64(1, &text)?);
-    }
-    let mut material = [0u8; 32];
-    getrandom::fill(&mut material)?;
-    use base64::Engine as _;
-    let text = base64::engine::general_purpose::STANDARD.encode(material);
-    std::fs::write(&path, &text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(TokenKey::new(1, &material))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    shared::init_tracing();
     let args = args()?;
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(args.data.join("tokens.db"))?;
-    let keys = Feedkey::builder(store, token_key(&args.data)?)
+    let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
         .audit(feedkey::TracingAudit)
         .build()?;
     let owner = AccountId::new("admin")?;
-    let first_start = keys.tokens(&owner).await?.is_empty();
-    let primary = if first_start {
-        Some(keys.create_account(&owner, Expiry::Never).await?)
-    } else {
-        None
-    };
+    let primary = shared::first_start(&keys, &owner).await?;
     let mut feeds = HashMap::new();
     for name in &args.feeds {
         let private = args.private.contains(name);
@@ -287,13 +275,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(download).delete(unlist),
         )
         .route("/F/{feed}/api/v2/{*rest}", get(read))
-        .route("/api/tokens", post(manage::create).get(manage::list))
-        .route(
-            "/api/tokens/{id}",
-            axum::routing::delete(manage::revoke).patch(manage::edit),
-        )
-        .route("/api/tokens/{id}/refresh", post(manage::refresh))
-        .route("/api/password", post(manage::set_password))
+        .merge(shared::tokens::routes::<App>())
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
         .with_state(Arc::clone(&app));
 

@@ -3,6 +3,8 @@
 //! - a token read is non-empty, at most `MAX_HEADER_LEN` bytes, has no control character
 //!   but tab, and is a slice of a header value;
 //! - a `HeaderMap` holding each header once reads exactly as the raw values do;
+//! - cargo's `Authorization` (`Credential::from_cargo_authorization`) reads a value with a
+//!   space exactly as `from_authorization` does, and any other as the trimmed token;
 //! - `Basic <base64 of bytes>` decodes to exactly `user:password` as a plain reference
 //!   decoder says, or to the error it predicts.
 //!
@@ -108,6 +110,25 @@ fn run(input: &Input<'_>) {
             Ok(Credential::Basic { password, .. }) => assert!(!password.is_empty()),
             Err(_) => {}
         }
+    }
+
+    // Cargo's form: a bare token, or a value with a scheme read as from_authorization.
+    if let Some(auth) = input.authorization {
+        let cargo = Credential::from_cargo_authorization(auth);
+        match &cargo {
+            Ok(Credential::Token(t)) => check_token(t, &headers),
+            Ok(Credential::Basic { password, .. }) => assert!(!password.is_empty()),
+            Err(_) => {}
+        }
+        if let Ok(text) = std::str::from_utf8(auth)
+            && text.trim_matches([' ', '\t']).contains(' ')
+        {
+            assert_eq!(cargo, Credential::from_authorization(auth), "cargo form differs");
+        }
+        assert_eq!(
+            Request::from_cargo_authorization(Some(auth)).credential(),
+            cargo.as_ref().map_err(|e| *e),
+        );
     }
 
     // The same values in an http::HeaderMap (values http refuses are skipped).

@@ -1,0 +1,392 @@
+//! A private cargo registry guarded by feedkey, for the real, unmodified `cargo`.
+//!
+//! ```sh
+//! cargo run --example cargo_registry --features sqlite,http,tracing -- --data ./cargo-data
+//! ```
+//!
+//! It prints its index URL and, on first start, the primary key (shown once). The
+//! registry speaks the sparse index protocol with `auth-required`, so cargo sends its
+//! token on every request: index files, downloads, publish, yank. feedkey maps them:
+//!
+//! | cargo does                          | feedkey action | target                         |
+//! |-------------------------------------|----------------|--------------------------------|
+//! | reads `config.json`                 | (a good token) | —                              |
+//! | reads a crate's index file          | read ¹         | the crate                      |
+//! | downloads a `.crate`                | read           | the crate                      |
+//! | publishes a crate name never seen   | push           | a new package                  |
+//! | publishes a new version             | push           | an existing package            |
+//! | yanks or unyanks                    | unlist         | the crate                      |
+//! | lists owners                        | read           | the crate                      |
+//!
+//! ¹ or push on that crate: `cargo publish` reads the crate's index entry before and after
+//! uploading, so a write-only token may read the entry of a crate it may push.
+//!
+//! The feed is the registry's name (`--name`, default `feedkey`). Crate names are
+//! canonicalised before feedkey sees them, lowercased with `_` made `-` (cargo's own rule
+//! for "the same crate"), and so are package patterns in token requests: `acme_*`,
+//! `ACME-*` and `acme-*` are one pattern, and each matches `acme_util` and `Acme-Util`.
+//!
+//! Every decision is made in one place, [`shared::guard`]; tokens are managed at
+//! `/api/tokens` with the primary key (see [`shared::tokens`]).
+
+// Handlers answer with a `Response` on every path; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod crates;
+mod publish;
+#[path = "../shared/mod.rs"]
+mod shared;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, put};
+use axum::{Json, Router};
+use feedkey::{
+    AccountId, Action, DenyReason, Feedkey, Grant, Request, SqliteStore, Target, TokenStore,
+};
+use serde_json::json;
+
+use crate::crates::{Crates, canonical, index_path};
+use crate::shared::{Registry, error};
+
+/// Everything a handler needs.
+pub struct App<S> {
+    keys: Feedkey<S>,
+    owner: AccountId,
+    /// The registry's name: the feed its tokens name.
+    name: String,
+    crates: Crates,
+}
+
+impl<S: TokenStore + 'static> Registry for App<S> {
+    type Store = S;
+    const CHALLENGE: &'static str = "Cargo";
+
+    fn keys(&self) -> &Feedkey<S> {
+        &self.keys
+    }
+
+    fn owner(&self) -> &AccountId {
+        &self.owner
+    }
+
+    /// cargo sends the token as it is in `Authorization`.
+    fn request<'h>(headers: &'h HeaderMap) -> Request<'h> {
+        Request::from_cargo_header_map(headers)
+    }
+
+    fn package_pattern(pattern: &str) -> String {
+        canonical(pattern)
+    }
+}
+
+type Shared<S> = State<Arc<App<S>>>;
+
+/// The largest upload accepted.
+const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+impl<S: TokenStore + 'static> App<S> {
+    /// The target a request about crate `name` names: new if the registry has never
+    /// had it.
+    async fn target<'a>(&'a self, canonical: &'a str) -> Target<'a> {
+        if self.crates.exists(canonical).await {
+            Target::package(&self.name, canonical)
+        } else {
+            Target::new_package(&self.name, canonical)
+        }
+    }
+}
+
+/// `GET /index/config.json`: where the API and downloads are, and that every request
+/// needs a token. cargo asks without one first and sends its token after the 401.
+async fn config<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = shared::identify(&*app, &headers, peer).await {
+        return r;
+    }
+    let base = base_url(&headers);
+    Json(json!({
+        "dl": format!("{base}/api/v1/crates"),
+        "api": base,
+        "auth-required": true,
+    }))
+    .into_response()
+}
+
+/// Read, or push on the crate: what a crate's index entry needs.
+async fn may_read_entry<S: TokenStore + 'static>(
+    app: &App<S>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    target: &Target<'_>,
+) -> Result<Grant, Response> {
+    let request = App::<S>::request(headers).with_client_addr(peer.ip());
+    let mut decision = app.keys.authorize(&request, Action::Read, target).await;
+    if let Err(denial) = &decision
+        && matches!(denial.reason(), DenyReason::ActionOutOfScope(_))
+    {
+        // No read: the push decision (and its reason, if it too is a denial) stands.
+        decision = app.keys.authorize(&request, Action::Push, target).await;
+    }
+    shared::settle(app, decision, peer, || {
+        format!(
+            "Read or Push index of {}",
+            target.package_id().unwrap_or("")
+        )
+    })
+}
+
+/// `GET /index/{prefix}/…/{name}`: a crate's index file, one JSON line per version.
+async fn index_file<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lower = path.rsplit('/').next().unwrap_or("").to_owned();
+    if !crates::valid_name(&lower) || index_path(&lower).as_deref() != Some(path.as_str()) {
+        return error(StatusCode::NOT_FOUND, "no such index file");
+    }
+    let name = canonical(&lower);
+    let target = app.target(&name).await;
+    if let Err(r) = may_read_entry(&app, &headers, peer, &target).await {
+        return r;
+    }
+    match app.crates.index(&lower).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "text/plain")], bytes).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/crates/{name}/{version}/download`: the `.crate` file.
+async fn download<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let name = canonical(&name);
+    let target = app.target(&name).await;
+    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
+        return r;
+    }
+    match app.crates.download(&name, &version).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `PUT /api/v1/crates/new`: `cargo publish`.
+async fn publish<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let upload = match publish::read(&body) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::info!("publish refused: {e}");
+            return error(StatusCode::BAD_REQUEST, e);
+        }
+    };
+    let name = canonical(&upload.meta.name);
+    let target = app.target(&name).await;
+    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Push, &target).await {
+        return r;
+    }
+    let entry = upload.index_entry();
+    let (crate_name, version) = (&upload.meta.name, &upload.meta.vers);
+    match app
+        .crates
+        .publish(crate_name, version, &entry, upload.file)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(name = crate_name, version, "published");
+            Json(json!({
+                "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] }
+            }))
+            .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /api/v1/crates/{name}/{version}/yank` and `PUT …/unyank`.
+async fn set_yanked<S: TokenStore + 'static>(
+    app: Arc<App<S>>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    (name, version): (String, String),
+    yanked: bool,
+) -> Response {
+    let name = canonical(&name);
+    let target = app.target(&name).await;
+    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Unlist, &target).await {
+        return r;
+    }
+    match app.crates.set_yanked(&name, &version, yanked).await {
+        Ok(()) => {
+            tracing::info!(name, version, yanked, "yank flag set");
+            Json(json!({ "ok": true })).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn yank<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(crate_version): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    set_yanked(app, peer, headers, crate_version, true).await
+}
+
+async fn unyank<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(crate_version): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    set_yanked(app, peer, headers, crate_version, false).await
+}
+
+/// `GET /api/v1/crates/{name}/owners`: the account that owns the registry.
+async fn owners<S: TokenStore + 'static>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let name = canonical(&name);
+    let target = app.target(&name).await;
+    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
+        return r;
+    }
+    if !app.crates.exists(&name).await {
+        return crates::CrateError::NotFound(name).into_response();
+    }
+    let login = app.owner.as_str();
+    Json(json!({ "users": [{ "id": 1, "login": login, "name": login }] })).into_response()
+}
+
+/// `PUT`/`DELETE /api/v1/crates/{name}/owners`: one account owns every crate here.
+async fn change_owners() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "one account owns every crate in this registry",
+    )
+}
+
+/// The registry's routes.
+fn router<S: TokenStore + 'static>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route("/index/config.json", get(config::<S>))
+        .route("/index/{*path}", get(index_file::<S>))
+        .route("/api/v1/crates/new", put(publish::<S>))
+        .route(
+            "/api/v1/crates/{name}/{version}/download",
+            get(download::<S>),
+        )
+        .route("/api/v1/crates/{name}/{version}/yank", delete(yank::<S>))
+        .route("/api/v1/crates/{name}/{version}/unyank", put(unyank::<S>))
+        .route(
+            "/api/v1/crates/{name}/owners",
+            get(owners::<S>).put(change_owners).delete(change_owners),
+        )
+        .merge(shared::tokens::routes::<App<S>>())
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .with_state(app)
+}
+
+struct Args {
+    data: PathBuf,
+    port: u16,
+    name: String,
+}
+
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        data: PathBuf::from("cargo-data"),
+        port: 8080,
+        name: "feedkey".to_owned(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--data" => args.data = PathBuf::from(value),
+            "--port" => args.port = value.parse().map_err(|e| format!("--port: {e}"))?,
+            "--name" => args.name = value,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Serves the registry on `store`, printing the index URL and, on first start, the
+/// primary key; returns when interrupted.
+async fn serve<S: TokenStore + 'static>(
+    args: &Args,
+    store: S,
+) -> Result<Arc<App<S>>, Box<dyn std::error::Error>> {
+    let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
+        .audit(feedkey::TracingAudit)
+        .build()?;
+    let owner = AccountId::new("admin")?;
+    let primary = shared::first_start(&keys, &owner).await?;
+    let app = Arc::new(App {
+        keys,
+        owner,
+        name: args.name.clone(),
+        crates: Crates::open(&args.data.join("crates"))?,
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    println!("index: sparse+http://{addr}/index/");
+    match primary {
+        Some(p) => println!("primary key (shown once): {}", p.token.expose_secret()),
+        None => println!("primary key: unchanged (regenerate it through feedkey if lost)"),
+    }
+    axum::serve(
+        listener,
+        router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(app)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::init_tracing();
+    let args = args()?;
+    std::fs::create_dir_all(&args.data)?;
+    let store = SqliteStore::open(args.data.join("tokens.db"))?;
+    let app = serve(&args, store).await?;
+    // Last-used times are written in batches; write the last one.
+    app.keys.store().flush()?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! What both example servers share: auth in one place ([`guard`]), the one refusal per
+//! status ([`refuse`]), the token-management API ([`tokens`]) and start-up chores.
+//!
+//! A registry author copies this module and implements [`Registry`] for their state.
+
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use feedkey::{AccountId, Action, Denial, DenyStatus, Feedkey, Grant, Request, Target, TokenKey};
+use serde_json::json;
+
+/// What the shared code needs from a server's state.
+pub trait Registry: Send + Sync + 'static {
+    /// The token store.
+    type Store: feedkey::TokenStore + 'static;
+    /// The authorizer.
+    fn keys(&self) -> &Feedkey<Self::Store>;
+    /// The one account that owns every feed here.
+    fn owner(&self) -> &AccountId;
+    /// The `WWW-Authenticate` challenge a 401 carries, so the client knows to send its
+    /// credential (cargo: `Cargo`; NuGet: `Basic`).
+    const CHALLENGE: &'static str;
+    /// Reads the credential from the headers, as this registry's client sends it.
+    fn request<'h>(headers: &'h HeaderMap) -> Request<'h>;
+    /// How a package pattern in a token-management request is written down (a registry
+    /// whose names have equivalent spellings makes them one).
+    fn package_pattern(pattern: &str) -> String {
+        pattern.to_owned()
+    }
+}
+
+/// Asks feedkey whether the request may do `action` on `target`, and checks that the
+/// account it acts for owns this registry. A denial becomes one uniform answer per status
+/// (the client never learns which check failed) while the log gets the real reason.
+pub async fn guard<R: Registry>(
+    app: &R,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    action: Action,
+    target: &Target<'_>,
+) -> Result<Grant, Response> {
+    let request = R::request(headers).with_client_addr(peer.ip());
+    let decision = app.keys().authorize(&request, action, target).await;
+    settle::<R>(app, decision, peer, || {
+        format!(
+            "{action:?} on {}/{}",
+            target.feed_name(),
+            target.package_id().unwrap_or("")
+        )
+    })
+}
+
+/// Checks only that the request carries a good credential of the owning account (for
+/// endpoints that reveal nothing, such as cargo's `config.json`).
+pub async fn identify<R: Registry>(
+    app: &R,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Grant, Response> {
+    let request = R::request(headers).with_client_addr(peer.ip());
+    let decision = app.keys().authenticate(&request).await;
+    settle::<R>(app, decision, peer, || "sign-in".to_owned())
+}
+
+/// Logs a decision and turns a denial into the uniform answer.
+pub fn settle<R: Registry>(
+    app: &R,
+    decision: Result<Grant, Denial>,
+    peer: SocketAddr,
+    what: impl FnOnce() -> String,
+) -> Result<Grant, Response> {
+    match decision {
+        Ok(grant) if grant.account() == app.owner() => {
+            if grant.used_previous_secret() {
+                tracing::info!(token = ?grant.token_id(), "request used a refreshed-away secret inside its overlap");
+            }
+            Ok(grant)
+        }
+        Ok(grant) => {
+            tracing::warn!(account = %grant.account(), client = %peer.ip(), request = what(), "denied: account does not own this registry");
+            Err(refuse::<R>(DenyStatus::Forbidden))
+        }
+        Err(denial) => {
+            tracing::warn!(
+                token = ?denial.token_id(),
+                client = %peer.ip(),
+                request = what(),
+                "denied: {}",
+                denial.reason()
+            );
+            Err(refuse::<R>(denial.status()))
+        }
+    }
+}
+
+/// The one answer for each kind of refusal, in the JSON error shape cargo shows its user.
+pub fn refuse<R: Registry>(status: DenyStatus) -> Response {
+    let (code, detail) = match status {
+        DenyStatus::Unauthorized => (StatusCode::UNAUTHORIZED, "authentication required"),
+        DenyStatus::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+        DenyStatus::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "try again later"),
+    };
+    let mut response = error(code, detail);
+    if code == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(R::CHALLENGE),
+        );
+    }
+    response
+}
+
+/// An error answer: `{"errors": [{"detail": ...}]}`, the shape of cargo's registry API.
+pub fn error(status: StatusCode, detail: impl std::fmt::Display) -> Response {
+    (
+        status,
+        Json(json!({ "errors": [{ "detail": detail.to_string() }] })),
+    )
+        .into_response()
+}
+
+/// The token-hashing key, made once and kept beside the data (mode 0600). Losing it
+/// invalidates every token; keep it out of backups that leave the machine.
+pub fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
+    use base64::Engine as _;
+    let path = data.join("token.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(TokenKey::from_base64(1, text.trim())?);
+    }
+    let mut material = [0u8; 32];
+    getrandom::fill(&mut material)?;
+    let text = base64::engine::general_purpose::STANDARD.encode(material);
+    std::fs::write(&path, &text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(TokenKey::new(1, &material))
+}
+
+/// Logs to stderr, at `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+/// Makes the owner's account on first start and returns its primary key (shown once);
+/// `None` when the account exists already.
+pub async fn first_start<S: feedkey::TokenStore>(
+    keys: &Feedkey<S>,
+    owner: &AccountId,
+) -> Result<Option<feedkey::IssuedToken>, feedkey::Error> {
+    match keys.create_account(owner, feedkey::Expiry::Never).await {
+        Ok(primary) => Ok(Some(primary)),
+        Err(feedkey::Error::AccountExists) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,236 @@
+//! The "my tokens" API, JSON in and JSON out, for the holder of the primary key.
+//!
+//! | method and path                 | does                                             |
+//! |---------------------------------|--------------------------------------------------|
+//! | `POST /api/tokens`              | issues a token; the answer holds it, once        |
+//! | `GET /api/tokens`               | lists tokens (never a secret)                    |
+//! | `PATCH /api/tokens/{id}`        | edits the description or narrows the packages    |
+//! | `POST /api/tokens/{id}/refresh` | a new secret, same scope and expiry; old one dies|
+//! | `DELETE /api/tokens/{id}`       | revokes, for good                                |
+//! | `POST /api/password`            | sets the account password (reads only)           |
+//!
+//! Only the primary key manages tokens. A token that could issue tokens would survive its
+//! own revocation through the ones it made, so no scoped token gets that right here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use feedkey::time::Duration;
+use feedkey::{
+    DenyStatus, Error, Expiry, Feeds, GrantedBy, NewToken, Packages, Permission, Permissions,
+    Scope, StoreError, TokenEdit, TokenId,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Registry, error, refuse};
+
+/// The routes, to merge into a server's router.
+pub fn routes<R: Registry>() -> Router<Arc<R>> {
+    Router::new()
+        .route("/api/tokens", post(create::<R>).get(list::<R>))
+        .route("/api/tokens/{id}", patch(edit::<R>).delete(revoke::<R>))
+        .route("/api/tokens/{id}/refresh", post(refresh::<R>))
+        .route("/api/password", post(set_password::<R>))
+}
+
+/// Lets the primary key through.
+async fn owner<R: Registry>(
+    app: &R,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(), Response> {
+    let grant = super::identify(app, headers, peer).await?;
+    if grant.granted_by() == GrantedBy::PrimaryKey {
+        Ok(())
+    } else {
+        tracing::warn!(token = ?grant.token_id(), client = %peer.ip(), "denied: token management needs the primary key");
+        Err(refuse::<R>(DenyStatus::Forbidden))
+    }
+}
+
+/// The owner check and the token id of a `/api/tokens/{id}` call.
+async fn owned_id<R: Registry>(
+    app: &R,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    id: &str,
+) -> Result<TokenId, Response> {
+    owner(app, headers, peer).await?;
+    id.parse::<TokenId>()
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("token id: {e}")))
+}
+
+/// A management failure as JSON, with the status that fits it.
+fn failure(e: &Error) -> Response {
+    let status = match e {
+        Error::TokenNotFound | Error::AccountNotFound => StatusCode::NOT_FOUND,
+        Error::Store(StoreError::Conflict) => StatusCode::CONFLICT,
+        Error::Store(_) | Error::Entropy | Error::Hash(_) => {
+            tracing::error!("token management failed: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    error(status, e)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    description: String,
+    permissions: Vec<Permission>,
+    feeds: Option<Vec<String>>,
+    packages: Option<Vec<String>>,
+    expires_in_seconds: Option<i64>,
+}
+
+fn packages<R: Registry>(list: Option<Vec<String>>) -> Result<Packages, feedkey::ScopeError> {
+    list.map_or(Ok(Packages::Any), |list| {
+        Packages::only(list.iter().map(|p| R::package_pattern(p)))
+    })
+}
+
+async fn create<R: Registry>(
+    State(app): State<Arc<R>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<Create>,
+) -> Response {
+    if let Err(r) = owner(&*app, &headers, peer).await {
+        return r;
+    }
+    let scope = body
+        .feeds
+        .map_or(Ok(Feeds::Any), Feeds::only)
+        .and_then(|feeds| {
+            Scope::new(
+                Permissions::of(&body.permissions),
+                feeds,
+                packages::<R>(body.packages)?,
+            )
+        });
+    let scope = match scope {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let expiry = body
+        .expires_in_seconds
+        .map_or(Expiry::Never, |s| Expiry::After(Duration::seconds(s)));
+    let new = NewToken::new(body.description, scope).expires(expiry);
+    match app.keys().issue(app.owner(), new).await {
+        Ok(issued) => (
+            StatusCode::CREATED,
+            Json(json!({ "token": issued.token.expose_secret(), "info": issued.info })),
+        )
+            .into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn list<R: Registry>(
+    State(app): State<Arc<R>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = owner(&*app, &headers, peer).await {
+        return r;
+    }
+    match app.keys().tokens(app.owner()).await {
+        Ok(tokens) => Json(tokens).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    description: Option<String>,
+    packages: Option<Vec<String>>,
+}
+
+async fn edit<R: Registry>(
+    State(app): State<Arc<R>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Edit>,
+) -> Response {
+    let id = match owned_id(&*app, &headers, peer, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let mut edit = TokenEdit::new();
+    if let Some(d) = body.description {
+        edit = edit.description(d);
+    }
+    if body.packages.is_some() {
+        match packages::<R>(body.packages) {
+            Ok(p) => edit = edit.packages(p),
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        }
+    }
+    match app.keys().edit(app.owner(), id, edit).await {
+        Ok(info) => Json(info).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn refresh<R: Registry>(
+    State(app): State<Arc<R>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match owned_id(&*app, &headers, peer, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match app.keys().refresh(app.owner(), id).await {
+        Ok(issued) => Json(json!({ "token": issued.token.expose_secret(), "info": issued.info }))
+            .into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn revoke<R: Registry>(
+    State(app): State<Arc<R>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match owned_id(&*app, &headers, peer, &id).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match app.keys().revoke(app.owner(), id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Password {
+    password: String,
+}
+
+async fn set_password<R: Registry>(
+    State(app): State<Arc<R>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<Password>,
+) -> Response {
+    if let Err(r) = owner(&*app, &headers, peer).await {
+        return r;
+    }
+    match app.keys().set_password(app.owner(), &body.password).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failure(&e),
+    }
+}

@@ -1,0 +1,427 @@
+//! The cargo registry example, driven by the real `cargo`: publishing, resolving,
+//! fetching, yanking and listing owners with scoped tokens, and being refused.
+//!
+//! Skipped, with a notice, where `cargo` itself cannot be run.
+
+#![cfg(all(feature = "sqlite", feature = "http", feature = "tracing"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "common/example_server.rs"]
+mod example_server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use example_server::{Run, Server, run};
+use serde_json::json;
+
+/// The cargo that runs these tests, or the one on the PATH.
+fn cargo_binary() -> Option<String> {
+    let bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let works = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    works.then_some(bin)
+}
+
+fn start() -> Server {
+    let server = Server::start("cargo_registry", &[], "Authorization");
+    assert!(server.primary.starts_with("fk_"));
+    server
+}
+
+/// A cargo user: a private `CARGO_HOME` whose config names the registry `feedkey`.
+struct Client {
+    bin: String,
+    home: PathBuf,
+    work: PathBuf,
+}
+
+impl Client {
+    fn new(bin: &str, server: &Server, name: &str) -> Self {
+        let home = server.dir.path().join(format!("cargo-home-{name}"));
+        let work = server.dir.path().join(format!("work-{name}"));
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                "[registries.feedkey]\nindex = \"sparse+{}/index/\"\n\n\
+                 [registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n\
+                 [net]\nretry = 0\n\n[http]\ntimeout = 30\n",
+                server.url
+            ),
+        )
+        .unwrap();
+        Self {
+            bin: bin.to_owned(),
+            home,
+            work,
+        }
+    }
+
+    /// Writes a library crate `name` `version` depending on `deps` (TOML lines).
+    fn krate(&self, name: &str, version: &str, deps: &str) -> PathBuf {
+        let dir = self.work.join(format!("{name}-{version}"));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\
+                 description = \"{name} for tests\"\nlicense = \"MIT\"\n\n[dependencies]\n{deps}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "pub fn it() {}\n").unwrap();
+        dir
+    }
+
+    /// Runs `cargo <args>` in `dir` with `token` (or none) for the registry.
+    fn cargo(&self, dir: &Path, token: Option<&str>, args: &[&str]) -> Run {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("CARGO_HOME", &self.home)
+            .env("CARGO_TARGET_DIR", self.work.join("target"))
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_REGISTRIES_FEEDKEY_TOKEN")
+            .env_remove("CARGO_REGISTRY_TOKEN");
+        if let Some(token) = token {
+            command.env("CARGO_REGISTRIES_FEEDKEY_TOKEN", token);
+        }
+        run(command, 120)
+    }
+
+    fn publish(&self, name: &str, version: &str, token: &str) -> Run {
+        let dir = self.krate(name, version, "");
+        self.cargo(
+            &dir,
+            Some(token),
+            &[
+                "publish",
+                "--registry",
+                "feedkey",
+                "--no-verify",
+                "--allow-dirty",
+            ],
+        )
+    }
+
+    /// A consumer crate depending on `acme-util` from the registry: resolves and fetches.
+    fn consume(&self, token: Option<&str>) -> Run {
+        let dir = self.krate(
+            "consumer",
+            "0.1.0",
+            "acme_util = { package = \"acme-util\", version = \"0.2\", registry = \"feedkey\" }",
+        );
+        let _ = std::fs::remove_file(dir.join("Cargo.lock"));
+        let resolved = self.cargo(&dir, token, &["generate-lockfile"]);
+        if !resolved.ok {
+            return resolved;
+        }
+        let fetched = self.cargo(&dir, token, &["fetch"]);
+        let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap_or_default();
+        Run {
+            ok: fetched.ok && lock.contains("name = \"acme-util\"\nversion = \"0.2.0\""),
+            output: format!("{}{}{lock}", resolved.output, fetched.output),
+        }
+    }
+}
+
+fn refused(run: &Run, what: &str) {
+    assert!(!run.ok, "{what} should have been refused:\n{}", run.output);
+    // A clear answer, not a hang or a crash: the status and the uniform body.
+    assert!(
+        run.output.contains("got 401")
+            || run.output.contains("got 403")
+            || run.output.contains("status 403")
+            || run.output.contains("no token found"),
+        "{what}: no clear refusal in:\n{}",
+        run.output
+    );
+}
+
+fn token(server: &Server, spec: serde_json::Value) -> (String, String) {
+    server.token(spec)
+}
+
+#[test]
+fn scoped_tokens_with_the_real_cargo_client() {
+    let Some(bin) = cargo_binary() else {
+        println!("skipped: cargo cannot be run here");
+        return;
+    };
+    let server = start();
+    let alice = Client::new(&bin, &server, "alice");
+
+    // A write-only token for `acme_*`: the pattern is canonicalised to `acme-*`.
+    let (_, pusher) = token(
+        &server,
+        json!({"description": "acme publisher", "permissions": ["push-new", "push-version"], "packages": ["acme_*"]}),
+    );
+    let run = alice.publish("acme-util", "0.1.0", &pusher);
+    assert!(run.ok, "publish acme-util 0.1.0: {}", run.output);
+    refused(
+        &alice.publish("other-crate", "0.1.0", &pusher),
+        "other-crate",
+    );
+
+    // Push new version only: a new version of acme-util, never a new crate.
+    let (_, versions) = token(
+        &server,
+        json!({"description": "versions", "permissions": ["push-version"], "packages": ["acme-*"]}),
+    );
+    let run = alice.publish("acme-util", "0.2.0", &versions);
+    assert!(run.ok, "publish acme-util 0.2.0: {}", run.output);
+    refused(
+        &alice.publish("acme-extra", "0.1.0", &versions),
+        "acme-extra",
+    );
+    // Cargo's other spelling names the same crate: the token may push a version of it
+    // (it is not new), and the registry keeps the first spelling.
+    let run = alice.publish("Acme_Util", "0.3.0", &versions);
+    assert!(
+        !run.ok && run.output.contains("already published as `acme-util`"),
+        "Acme_Util: {}",
+        run.output
+    );
+
+    // A read-only token resolves and fetches, and cannot publish.
+    let bob = Client::new(&bin, &server, "bob");
+    let (_, reader) = token(
+        &server,
+        json!({"description": "laptop", "permissions": ["read"]}),
+    );
+    let run = bob.consume(Some(&reader));
+    assert!(run.ok, "consume with a read token: {}", run.output);
+    refused(
+        &bob.publish("acme-util", "0.3.0", &reader),
+        "publish with read",
+    );
+
+    // No token, a revoked one, a refreshed-away one, an expired one: no index.
+    let carol = Client::new(&bin, &server, "carol");
+    refused(&carol.consume(None), "no token");
+    let (revoked_id, revoked) = token(
+        &server,
+        json!({"description": "to revoke", "permissions": ["read"]}),
+    );
+    assert!(carol.consume(Some(&revoked)).ok);
+    server.api("DELETE", &format!("/api/tokens/{revoked_id}"), None);
+    refused(&carol.consume(Some(&revoked)), "revoked token");
+    let (old_id, old) = token(
+        &server,
+        json!({"description": "to refresh", "permissions": ["read"]}),
+    );
+    let fresh = server.api("POST", &format!("/api/tokens/{old_id}/refresh"), None);
+    let fresh = fresh["token"].as_str().unwrap().to_owned();
+    assert!(carol.consume(Some(&fresh)).ok, "the refreshed secret reads");
+    refused(&carol.consume(Some(&old)), "refreshed-away secret");
+    let (_, brief) = token(
+        &server,
+        json!({"description": "brief", "permissions": ["read"], "expires_in_seconds": 1}),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    refused(&carol.consume(Some(&brief)), "expired token");
+
+    // Yank and unyank need "unlist".
+    let crate_dir = alice.krate("acme-util", "0.2.0", "");
+    let yank = |token: &str, undo: bool| {
+        let mut args = vec!["yank", "acme-util@0.1.0", "--registry", "feedkey"];
+        if undo {
+            args.push("--undo");
+        }
+        alice.cargo(&crate_dir, Some(token), &args)
+    };
+    refused(&yank(&pusher, false), "yank with a push token");
+    let (_, unlister) = token(
+        &server,
+        json!({"description": "yanker", "permissions": ["unlist"], "packages": ["acme-*"]}),
+    );
+    let run = yank(&unlister, false);
+    assert!(run.ok, "yank: {}", run.output);
+    assert!(index_entry(&server, &reader, "0.1.0")["yanked"] == true);
+    let run = yank(&unlister, true);
+    assert!(run.ok, "unyank: {}", run.output);
+    assert!(index_entry(&server, &reader, "0.1.0")["yanked"] == false);
+
+    // Owners: the account that owns the registry.
+    let run = bob.cargo(
+        &bob.work,
+        Some(&reader),
+        &["owner", "--list", "acme-util", "--registry", "feedkey"],
+    );
+    assert!(
+        run.ok && run.output.contains("admin"),
+        "owners: {}",
+        run.output
+    );
+
+    // Every refusal is in the server log with its real reason.
+    let log = server.log();
+    for reason in [
+        "denied: package out of scope",
+        "denied: action out of scope: needs push-new",
+        "denied: action out of scope: needs push-version",
+        "denied: action out of scope: needs unlist",
+        "denied: unreadable credential: no credential",
+        "denied: token revoked",
+        "denied: token expired",
+    ] {
+        assert!(
+            log.contains(reason),
+            "no {reason:?} in the server log:\n{log}"
+        );
+    }
+}
+
+/// The index line of acme-util `version`, read over HTTP as cargo reads it.
+fn index_entry(server: &Server, token: &str, version: &str) -> serde_json::Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("{}/index/ac/me/acme-util", server.url))
+        .header("Authorization", token)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.body_mut().read_to_string().unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["vers"] == version)
+        .unwrap()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// `u32` little-endian length, then the bytes: cargo's upload framing.
+fn framed(parts: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(&u32::try_from(part.len()).unwrap().to_le_bytes());
+        body.extend_from_slice(part);
+    }
+    body
+}
+
+#[test]
+fn malformed_uploads_get_a_400_and_leave_nothing_on_disk() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let meta = |name: &str, vers: &str| {
+        json!({"name": name, "vers": vers, "deps": [], "features": {}}).to_string()
+    };
+    let good_meta = meta("acme-util", "0.1.0");
+    let mut cut = framed(&[good_meta.as_bytes(), b"crate bytes"]);
+    cut.truncate(cut.len() - 3);
+    let mut trailing = framed(&[good_meta.as_bytes(), b"crate bytes"]);
+    trailing.push(0);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"xx".to_vec(), "cut short"),
+        (cut, "cut short"),
+        (trailing, "bytes after the crate file"),
+        (framed(&[b"{not json", b"x"]), "metadata is not valid"),
+        (
+            framed(&[meta("../etc", "0.1.0").as_bytes(), b"x"]),
+            "not a valid crate name",
+        ),
+        (
+            framed(&[meta("acme-util", "../../x").as_bytes(), b"x"]),
+            "not a valid version",
+        ),
+    ];
+    for (body, detail) in cases {
+        let mut response = agent()
+            .put(format!("{}/api/v1/crates/new", server.url))
+            .header("Authorization", &server.primary)
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{detail}");
+        let v: serde_json::Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        let got = v["errors"][0]["detail"].as_str().unwrap();
+        assert!(got.contains(detail), "{got:?} should say {detail:?}");
+    }
+    let stored = walk(&server.dir.path().join("data/crates"));
+    assert!(stored.is_empty(), "left on disk: {stored:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
+#[test]
+fn the_token_api_answers_in_json_with_fitting_statuses() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let (status, v) = server.call(
+        "POST",
+        "/api/tokens",
+        Some(json!({"description": "bad glob", "permissions": ["read"], "packages": ["acme-[*"]})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("acme-[*")
+    );
+    let (status, _) = server.call(
+        "POST",
+        "/api/tokens",
+        Some(json!({"description": "no actions", "permissions": []})),
+    );
+    assert_eq!(status, 422);
+    let (id, reader) = server.token(json!({"description": "r", "permissions": ["read"]}));
+    let (status, _) = server.call("DELETE", "/api/tokens/not-an-id", None);
+    assert_eq!(status, 400);
+    let (status, _) = server.call("DELETE", "/api/tokens/AAAAAAAAAAAAAAAAAAAAAA", None);
+    assert_eq!(status, 404);
+    // A scoped token cannot manage tokens; no credential at all gets the cargo challenge.
+    let response = agent()
+        .get(format!("{}/api/tokens", server.url))
+        .header("Authorization", &reader)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let response = agent()
+        .get(format!("{}/api/tokens", server.url))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Cargo");
+    // Editing narrows the packages; the listing never holds a secret.
+    let edited = server.api(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        Some(json!({"description": "renamed", "packages": ["Acme_*"]})),
+    );
+    assert_eq!(edited["scope"]["packages"]["only"]["patterns"][0], "acme-*");
+    let listed = server.api("GET", "/api/tokens", None).to_string();
+    assert!(listed.contains("renamed") && !listed.contains(&reader));
+    assert!(!listed.contains(&reader[3..]));
+}
