@@ -6,6 +6,9 @@
 #![cfg(all(feature = "sqlite", feature = "http", feature = "tracing"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[cfg(feature = "postgres")]
+#[path = "common/database.rs"]
+mod database;
 #[path = "common/example_server.rs"]
 mod example_server;
 
@@ -424,4 +427,48 @@ fn the_token_api_answers_in_json_with_fitting_statuses() {
     let listed = server.api("GET", "/api/tokens", None).to_string();
     assert!(listed.contains("renamed") && !listed.contains(&reader));
     assert!(!listed.contains(&reader[3..]));
+}
+
+/// Two registry servers on one PostgreSQL database (as behind a load balancer): a token
+/// revoked through one is refused by the other, within the cache's trust bound.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_token_revoked_through_one_server_is_refused_by_the_other() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(database::Server::new("FEEDKEY_TEST_POSTGRES_URL")) else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().to_str().unwrap();
+    let args = ["--data", data, "--database", &db.url];
+    let one = Server::start("cargo_registry", &args, "Authorization");
+    let two = Server::start("cargo_registry", &args, "Authorization");
+    assert!(one.primary.starts_with("fk_") && two.primary.is_empty());
+    let (id, reader) = one.token(json!({"description": "laptop", "permissions": ["read"]}));
+    let config = |server: &Server| {
+        agent()
+            .get(format!("{}/index/config.json", server.url))
+            .header("Authorization", &reader)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(config(&two), 200, "the other server knows the token");
+    one.api("DELETE", &format!("/api/tokens/{id}"), None);
+    let revoked = std::time::Instant::now();
+    while config(&two) != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(2),
+            "the other server still accepts a revoked token"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!(
+        "refused by the other server {:?} after the revoke",
+        revoked.elapsed()
+    );
+    assert!(two.log().contains("denied: token revoked"));
+    drop((one, two));
+    rt.block_on(db.cleanup());
 }

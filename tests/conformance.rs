@@ -34,11 +34,6 @@ trait Backend: Send + Sync + 'static {
     fn persistent(&self) -> bool {
         true
     }
-
-    /// Drops the private storage.
-    fn cleanup(&self) -> impl Future<Output = ()> + Send {
-        async {}
-    }
 }
 
 struct Memory;
@@ -88,59 +83,15 @@ impl Backend for Sqlite {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
+#[path = "common/database.rs"]
+mod database;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod server {
     use super::*;
-    use sqlx::{AssertSqlSafe, Executor};
+    use sqlx::AssertSqlSafe;
 
-    /// A PostgreSQL schema or MySQL database of its own.
-    pub struct Server {
-        pub url: String,
-        pub postgres: bool,
-        base: String,
-        name: String,
-    }
-
-    fn unique(prefix: &str) -> String {
-        let mut bytes = [0u8; 6];
-        getrandom::fill(&mut bytes).unwrap();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{prefix}_{hex}")
-    }
-
-    impl Server {
-        pub async fn new(var: &str) -> Option<Self> {
-            let Ok(base) = std::env::var(var) else {
-                println!("skipped: {var} is not set");
-                return None;
-            };
-            sqlx::any::install_default_drivers();
-            let admin = sqlx::AnyPool::connect(&base).await.unwrap();
-            let postgres = base.starts_with("postgres");
-            let name = unique("feedkey_t");
-            let url = if postgres {
-                admin
-                    .execute(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-                    .await
-                    .unwrap();
-                let sep = if base.contains('?') { '&' } else { '?' };
-                format!("{base}{sep}options=-c%20search_path%3D{name}")
-            } else {
-                admin
-                    .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .unwrap();
-                let (head, _) = base.rsplit_once('/').unwrap();
-                format!("{head}/{name}")
-            };
-            admin.close().await;
-            Some(Self {
-                url,
-                postgres,
-                base,
-                name,
-            })
-        }
-    }
+    pub use super::database::Server;
 
     impl Backend for Server {
         type Store = feedkey::SqlStore;
@@ -162,16 +113,6 @@ mod server {
                 .unwrap();
             pool.close().await;
             true
-        }
-        async fn cleanup(&self) {
-            let admin = sqlx::AnyPool::connect(&self.base).await.unwrap();
-            let sql = if self.postgres {
-                format!("DROP SCHEMA {} CASCADE", self.name)
-            } else {
-                format!("DROP DATABASE {}", self.name)
-            };
-            admin.execute(AssertSqlSafe(sql)).await.unwrap();
-            admin.close().await;
         }
     }
 }

@@ -21,6 +21,10 @@
 //! ¹ or push on that crate: `cargo publish` reads the crate's index entry before and after
 //! uploading, so a write-only token may read the entry of a crate it may push.
 //!
+//! Tokens live in SQLite under the data directory, or, with `--database <url>` (features
+//! `postgres`/`mysql`), in a database that several registry servers share: a token
+//! revoked through one is refused by all (see "Running many servers" in the README).
+//!
 //! The feed is the registry's name (`--name`, default `feedkey`). Crate names are
 //! canonicalised before feedkey sees them, lowercased with `_` made `-` (cargo's own rule
 //! for "the same crate"), and so are package patterns in token requests: `acme_*`,
@@ -322,6 +326,8 @@ struct Args {
     data: PathBuf,
     port: u16,
     name: String,
+    /// A PostgreSQL or MySQL/MariaDB URL: tokens there, shared with other servers.
+    database: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -329,6 +335,7 @@ fn args() -> Result<Args, String> {
         data: PathBuf::from("cargo-data"),
         port: 8080,
         name: "feedkey".to_owned(),
+        database: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -337,6 +344,7 @@ fn args() -> Result<Args, String> {
             "--data" => args.data = PathBuf::from(value),
             "--port" => args.port = value.parse().map_err(|e| format!("--port: {e}"))?,
             "--name" => args.name = value,
+            "--database" => args.database = Some(value),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -384,9 +392,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::init_tracing();
     let args = args()?;
     std::fs::create_dir_all(&args.data)?;
-    let store = SqliteStore::open(args.data.join("tokens.db"))?;
-    let app = serve(&args, store).await?;
-    // Last-used times are written in batches; write the last one.
-    app.keys.store().flush()?;
+    // Last-used times are written in batches; each store writes the last one at exit.
+    match &args.database {
+        None => {
+            let store = SqliteStore::open(args.data.join("tokens.db"))?;
+            serve(&args, store).await?.keys.store().flush()?;
+        }
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
+        Some(url) => {
+            // Several servers on one database: each hears of the others' revokes.
+            let store = feedkey::SqlStore::connect(url).await?;
+            serve(&args, store).await?.keys.store().flush().await?;
+        }
+        #[cfg(not(any(feature = "postgres", feature = "mysql")))]
+        Some(_) => return Err("--database needs the postgres or mysql feature".into()),
+    }
     Ok(())
 }

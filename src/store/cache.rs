@@ -2,7 +2,7 @@
 //! scopes) for a bounded time, and last-used times waiting to be written.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ pub struct CacheConfig {
     ttl: Duration,
     capacity: usize,
     last_used_every: Duration,
+    poll_every: Duration,
 }
 
 impl Default for CacheConfig {
@@ -31,6 +32,7 @@ impl Default for CacheConfig {
             ttl: Self::DEFAULT_TTL,
             capacity: Self::DEFAULT_CAPACITY,
             last_used_every: Self::DEFAULT_LAST_USED_EVERY,
+            poll_every: Self::DEFAULT_POLL_EVERY,
         }
     }
 }
@@ -44,6 +46,8 @@ impl CacheConfig {
     pub const DEFAULT_CAPACITY: usize = 100_000;
     /// How often buffered last-used times are written by default.
     pub const DEFAULT_LAST_USED_EVERY: Duration = Duration::from_secs(10);
+    /// How often a MySQL/MariaDB store reads the change feed by default.
+    pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(100);
 
     /// Trust a cached record for `ttl` (zero turns the cache off), at most
     /// [`Self::MAX_TTL`]: the bound on how long a revoke made by another server can go
@@ -69,9 +73,23 @@ impl CacheConfig {
         self
     }
 
+    /// Read the change feed this often (MySQL/MariaDB, which has no notifications; at
+    /// least every 10 ms, at most every [`Self::MAX_TTL`]). PostgreSQL is told of
+    /// changes as they commit and does not poll.
+    #[must_use]
+    pub fn poll_every(mut self, every: Duration) -> Self {
+        self.poll_every = every.clamp(Duration::from_millis(10), Self::MAX_TTL);
+        self
+    }
+
     /// The time a record is trusted.
     pub fn trusted_for(&self) -> Duration {
         self.ttl
+    }
+
+    /// How often the MySQL/MariaDB change feed is read.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_every
     }
 
     /// How often last-used times are written.
@@ -93,6 +111,9 @@ pub(crate) struct TokenCache {
     epoch: AtomicU64,
     ttl: Duration,
     capacity: usize,
+    /// Whether entries may be used: false while the change feed that keeps them fresh
+    /// is down (the cache is then empty and bypassed).
+    trusted: AtomicBool,
 }
 
 impl TokenCache {
@@ -102,7 +123,40 @@ impl TokenCache {
             epoch: AtomicU64::new(0),
             ttl: config.ttl,
             capacity: config.capacity,
+            trusted: AtomicBool::new(true),
         }
+    }
+
+    /// A cache that stays bypassed until [`TokenCache::trust`] (its change feed is up).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn distrusted(config: &CacheConfig) -> Self {
+        let cache = Self::new(config);
+        cache.trusted.store(false, Ordering::Release);
+        cache
+    }
+
+    /// The change feed is up: start caching, from empty.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn trust(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        self.trusted.store(true, Ordering::Release);
+    }
+
+    /// The change feed is down: forget everything and bypass the cache until it is back.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn distrust(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        self.trusted.store(false, Ordering::Release);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    /// Whether the cache is in use.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
     }
 
     /// Take this before reading a record from the database, and hand it to
@@ -113,7 +167,7 @@ impl TokenCache {
 
     /// A record loaded less than `ttl` ago.
     pub(crate) fn get(&self, id: &TokenId) -> Option<StoredToken> {
-        if self.ttl.is_zero() {
+        if self.ttl.is_zero() || !self.trusted.load(Ordering::Acquire) {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
@@ -131,7 +185,7 @@ impl TokenCache {
         }
         let read_started = Instant::now();
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if self.epoch.load(Ordering::Acquire) != epoch {
+        if self.epoch.load(Ordering::Acquire) != epoch || !self.trusted.load(Ordering::Acquire) {
             return;
         }
         if entries.len() >= self.capacity {

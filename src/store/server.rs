@@ -5,12 +5,14 @@
 //! database) and its `Any` driver, so one implementation serves both databases; only the
 //! schema, the placeholder syntax and the migration lock differ.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use super::cache::{CacheConfig, PendingUses, TokenCache};
 use super::codec::{AccountRow, TokenRow, id_to_db, revision_to_db, time_to_db};
@@ -60,17 +62,18 @@ const POSTGRES_MIGRATIONS: &[(i64, &[&str])] = &[(
 
 /// MySQL compares text case-insensitively unless told otherwise: account ids use a
 /// binary collation, token ids are bytes.
-const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS feedkey_accounts (
+const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS feedkey_accounts (
             id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
             password TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
             primary_token VARBINARY(16) NOT NULL,
             created_at BIGINT NOT NULL,
             revision BIGINT NOT NULL
         ) ENGINE = InnoDB",
-        "CREATE TABLE IF NOT EXISTS feedkey_tokens (
+            "CREATE TABLE IF NOT EXISTS feedkey_tokens (
             id VARBINARY(16) NOT NULL PRIMARY KEY,
             account VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
             kind VARCHAR(16) NOT NULL,
@@ -89,8 +92,21 @@ const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[(
             CONSTRAINT feedkey_tokens_account_fk FOREIGN KEY (account)
                 REFERENCES feedkey_accounts (id)
         ) ENGINE = InnoDB",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        // The change feed: one row per token write that every server polls (MySQL has
+        // no notifications). `token_id` NULL means "every token". Times are the
+        // database's clock, in microseconds, so that servers' clocks never matter.
+        &["CREATE TABLE IF NOT EXISTS feedkey_changes (
+            seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            token_id VARBINARY(16) NULL,
+            changed_at BIGINT NOT NULL,
+            INDEX feedkey_changes_at (changed_at)
+        ) ENGINE = InnoDB"],
+    ),
+];
 
 const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
      expires_at, revoked_at, parent, retired, last_used_at, revision";
@@ -138,7 +154,32 @@ struct Statements {
     expiring: SqlStr,
     unused: SqlStr,
     purge: SqlStr,
+    /// Tells every server that a token changed (PostgreSQL: `NOTIFY`; MySQL: a row in
+    /// the change feed), inside the writing transaction.
+    announce: SqlStr,
+    /// MySQL: the change feed's recent rows.
+    changes: SqlStr,
+    /// MySQL: drops change-feed rows no server needs any more.
+    prune_changes: SqlStr,
 }
+
+/// The PostgreSQL channel token changes are announced on.
+const CHANNEL: &str = "feedkey_tokens";
+
+/// The payload that means "every token" (a purge).
+const ALL: &str = "*";
+
+/// MySQL's clock, in microseconds since the epoch.
+const MYSQL_NOW_US: &str = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)";
+
+/// How far back each read of the MySQL change feed looks. Rows are read again until they
+/// are this old, so a write whose row became visible late (its transaction committed
+/// after a later one) is still seen; a server whose reads stopped for longer than half
+/// of it forgets its whole cache.
+const FEED_LOOKBACK: Duration = Duration::from_secs(10);
+
+/// How long change-feed rows are kept.
+const FEED_RETENTION: Duration = Duration::from_secs(3600);
 
 impl Statements {
     fn new(dialect: SqlDialect) -> Self {
@@ -181,6 +222,19 @@ impl Statements {
                  AND COALESCE(last_used_at, created_at) <= ? ORDER BY id"
             )),
             purge: r("DELETE FROM feedkey_tokens WHERE revoked_at IS NOT NULL AND revoked_at < ?"),
+            announce: match dialect {
+                SqlDialect::Postgres => r(&format!("SELECT pg_notify('{CHANNEL}', ?)")),
+                SqlDialect::Mysql => r(&format!(
+                    "INSERT INTO feedkey_changes (token_id, changed_at) VALUES (?, {MYSQL_NOW_US})"
+                )),
+            },
+            changes: r(&format!(
+                "SELECT seq, token_id FROM feedkey_changes \
+                 WHERE changed_at >= {MYSQL_NOW_US} - ? ORDER BY seq"
+            )),
+            prune_changes: r(&format!(
+                "DELETE FROM feedkey_changes WHERE changed_at < {MYSQL_NOW_US} - ?"
+            )),
         }
     }
 }
@@ -213,6 +267,8 @@ struct Inner {
     sql: Statements,
     cache: TokenCache,
     uses: PendingUses,
+    /// Dropped with the store, which stops its change-feed task.
+    _stop: watch::Sender<()>,
 }
 
 /// Accounts and tokens in PostgreSQL or MySQL/MariaDB, shared by every server of a
@@ -293,23 +349,44 @@ impl SqlStore {
             .connect(&url)
             .await
             .map_err(backend)?;
+        let (stop, stopped) = watch::channel(());
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
                 dialect,
                 sql: Statements::new(dialect),
-                cache: TokenCache::new(&cache),
+                cache: TokenCache::distrusted(&cache),
                 uses: PendingUses::default(),
+                _stop: stop,
             }),
         };
         store.migrate().await?;
         store.start_flusher(cache.last_used_interval());
+        let weak = Arc::downgrade(&store.inner);
+        match dialect {
+            SqlDialect::Postgres => {
+                #[cfg(feature = "postgres")]
+                tokio::spawn(listen(weak, url, stopped));
+                #[cfg(not(feature = "postgres"))]
+                drop((weak, stopped));
+            }
+            SqlDialect::Mysql => {
+                tokio::spawn(poll(weak, cache.poll_interval(), stopped));
+            }
+        }
         Ok(store)
     }
 
     /// The database this store talks to.
     pub fn dialect(&self) -> SqlDialect {
         self.inner.dialect
+    }
+
+    /// Whether this store hears of other servers' token writes (PostgreSQL: its
+    /// `LISTEN` connection is up; MySQL: its last read of the change feed succeeded).
+    /// While it does not, its cache is empty and every lookup reads the database.
+    pub fn change_feed_is_up(&self) -> bool {
+        self.inner.cache.is_trusted()
     }
 
     /// Applies the migrations the database lacks. Several servers may run it at once: a
@@ -452,6 +529,157 @@ async fn flush(inner: &Inner) -> Result<(), StoreError> {
         inner.uses.restore(uses);
     }
     result
+}
+
+/// Tells every server, inside `tx`, that token `id` (or, with `None`, every token)
+/// changed.
+async fn announce(
+    inner: &Inner,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: Option<&TokenId>,
+) -> Result<(), StoreError> {
+    let query = sqlx::query(inner.sql.announce.clone());
+    let query = match inner.dialect {
+        SqlDialect::Postgres => query.bind(id.map_or_else(|| ALL.to_owned(), ToString::to_string)),
+        SqlDialect::Mysql => query.bind(id.map(id_to_db)),
+    };
+    query.execute(&mut **tx).await.map_err(backend)?;
+    Ok(())
+}
+
+/// Applies one announcement to the cache: forgets the token it names, or everything.
+fn forget(cache: &TokenCache, id: Option<TokenId>) {
+    match id {
+        Some(id) => cache.invalidate(&id),
+        None => cache.clear(),
+    }
+}
+
+/// PostgreSQL: `LISTEN`s for announcements for as long as the store lives. The cache is
+/// trusted only while the listening connection is up; when it drops, the cache is
+/// emptied and bypassed until a new connection is listening again.
+#[cfg(feature = "postgres")]
+async fn listen(weak: Weak<Inner>, url: String, mut stop: watch::Receiver<()>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let connect = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            // A lost connection ends this listener; the loop makes a new one.
+            listener.eager_reconnect(false);
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let connected = tokio::select! {
+            c = connect => c,
+            _ = stop.changed() => return,
+        };
+        let mut listener = match connected {
+            Ok(listener) => listener,
+            Err(_) => {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(50);
+        // Listening from here on: anything cached before may have missed a change.
+        match weak.upgrade() {
+            Some(inner) => inner.cache.trust(),
+            None => return,
+        }
+        loop {
+            let next = tokio::select! {
+                n = listener.try_recv() => n,
+                _ = stop.changed() => return,
+            };
+            let Some(inner) = weak.upgrade() else { return };
+            match next {
+                Ok(Some(note)) => {
+                    let payload = note.payload();
+                    // An unreadable payload forgets everything rather than guess.
+                    let id = if payload == ALL {
+                        None
+                    } else {
+                        payload.parse().ok()
+                    };
+                    forget(&inner.cache, id);
+                }
+                Ok(None) | Err(_) => {
+                    inner.cache.distrust();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// MySQL/MariaDB: reads the change feed every `every` for as long as the store lives.
+/// The cache is trusted only while reads succeed; a failed read empties and bypasses it
+/// until one succeeds again.
+async fn poll(weak: Weak<Inner>, every: Duration, mut stop: watch::Receiver<()>) {
+    let lookback = i64::try_from(FEED_LOOKBACK.as_micros()).unwrap_or(i64::MAX);
+    let retention = i64::try_from(FEED_RETENTION.as_micros()).unwrap_or(i64::MAX);
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut last_read: Option<Instant> = None;
+    let mut reads: u64 = 0;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let started = Instant::now();
+        let rows = sqlx::query(inner.sql.changes.clone())
+            .bind(lookback)
+            .fetch_all(&inner.pool)
+            .await
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| {
+                        let seq: i64 = row.try_get(0)?;
+                        let id: Option<Vec<u8>> = row.try_get(1)?;
+                        Ok((seq, id))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            });
+        match rows {
+            Ok(rows) => {
+                let continuous =
+                    last_read.is_some_and(|at| started.duration_since(at) < FEED_LOOKBACK / 2);
+                if continuous {
+                    for (seq, id) in &rows {
+                        if !seen.contains(seq) {
+                            let id = id
+                                .as_deref()
+                                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                                .map(TokenId::from_bytes);
+                            forget(&inner.cache, id);
+                        }
+                    }
+                } else {
+                    // The first read, or reads stopped long enough to miss rows.
+                    inner.cache.trust();
+                }
+                seen = rows.into_iter().map(|(seq, _)| seq).collect();
+                last_read = Some(started);
+            }
+            Err(_) => {
+                inner.cache.distrust();
+                last_read = None;
+            }
+        }
+        reads += 1;
+        if reads.is_multiple_of(600) {
+            let _ = sqlx::query(inner.sql.prune_changes.clone())
+                .bind(retention)
+                .execute(&inner.pool)
+                .await;
+        }
+        drop(inner);
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 fn bind_token_row<'q>(
@@ -614,6 +842,7 @@ impl TokenStore for SqlStore {
     ) -> Result<(), StoreError> {
         let t = TokenRow::from_record(&record, None)?;
         let result = async {
+            let mut tx = self.inner.pool.begin().await.map_err(backend)?;
             let changed = sqlx::query(self.inner.sql.update_token.clone())
                 .bind(t.kind)
                 .bind(t.description)
@@ -627,13 +856,16 @@ impl TokenStore for SqlStore {
                 .bind(t.id.clone())
                 .bind(t.account)
                 .bind(revision_to_db(expected_revision)?)
-                .execute(&self.inner.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?
                 .rows_affected();
             if changed == 1 {
-                return Ok(());
+                // Sent (PostgreSQL) or visible (MySQL) only if the write commits.
+                announce(&self.inner, &mut tx, Some(&record.id)).await?;
+                return tx.commit().await.map_err(backend);
             }
+            drop(tx);
             Err(if self.exists(&self.inner.sql.token_exists, t.id).await? {
                 StoreError::Conflict
             } else {
@@ -673,12 +905,17 @@ impl TokenStore for SqlStore {
     }
 
     async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query(self.inner.sql.purge.clone())
             .bind(time_to_db(before)?)
-            .execute(&self.inner.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?
             .rows_affected();
+        if deleted > 0 {
+            announce(&self.inner, &mut tx, None).await?;
+        }
+        tx.commit().await.map_err(backend)?;
         self.inner.cache.clear();
         Ok(deleted)
     }
