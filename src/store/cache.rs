@@ -17,7 +17,7 @@ use crate::token::TokenId;
 /// by default), so that the request path reads memory, not the database. Every write made
 /// through the same store object drops the entry at once, so a revoke or refresh made in
 /// this process is seen by the next `authorize`. A write made by another process is seen
-/// within `ttl`.
+/// within `ttl` at worst; `SqlStore` hears of it sooner, through its change feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheConfig {
     ttl: Duration,
@@ -329,6 +329,26 @@ mod tests {
         let off = TokenCache::new(&CacheConfig::default().ttl(Duration::ZERO));
         off.put(stored(1), off.epoch());
         assert!(off.get(&TokenId::from_bytes([1; 16])).is_none());
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn a_cache_whose_feed_is_down_keeps_nothing() {
+        let id = TokenId::from_bytes([1; 16]);
+        let cache = TokenCache::distrusted(&CacheConfig::default());
+        cache.put(stored(1), cache.epoch());
+        assert!(cache.get(&id).is_none(), "kept before the feed was up");
+        // A read that began before the feed came up is not kept either.
+        let before = cache.epoch();
+        cache.trust();
+        cache.put(stored(1), before);
+        assert!(cache.get(&id).is_none());
+        cache.put(stored(1), cache.epoch());
+        assert!(cache.get(&id).is_some());
+        cache.distrust();
+        assert!(cache.get(&id).is_none(), "used while the feed was down");
+        cache.trust();
+        assert!(cache.get(&id).is_none(), "an entry outlived the outage");
     }
 
     #[test]

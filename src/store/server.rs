@@ -287,8 +287,12 @@ struct Inner {
 /// ```
 ///
 /// Records read are cached for [`CacheConfig::trusted_for`] (one second by default); a
-/// write through this store is seen by its next read at once, a write by another server
-/// within that time. Last-used times are buffered and written every
+/// write through this store is seen by its next read at once. A write by another server
+/// is announced inside its transaction (PostgreSQL `NOTIFY`, MySQL a change-feed row) and
+/// evicted here when it commits, within milliseconds (PostgreSQL) or one
+/// [`CacheConfig::poll_interval`] (MySQL); while this store cannot hear those
+/// announcements ([`SqlStore::change_feed_is_up`]) it does not use its cache at all. In
+/// every case a record is trusted for at most `trusted_for`. Last-used times are buffered and written every
 /// [`CacheConfig::last_used_interval`] by a background task; a process that dies loses
 /// at most that much last-used history. Call [`SqlStore::flush`] at shutdown.
 #[derive(Clone)]
