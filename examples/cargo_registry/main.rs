@@ -234,44 +234,25 @@ async fn publish<S: TokenStore + 'static>(
     }
 }
 
-/// `DELETE /api/v1/crates/{name}/{version}/yank` and `PUT …/unyank`.
-async fn set_yanked<S: TokenStore + 'static>(
-    app: Arc<App<S>>,
-    peer: SocketAddr,
+/// `DELETE /api/v1/crates/{name}/{version}/yank` (`YANKED`) and `PUT …/unyank`.
+async fn set_yanked<S: TokenStore + 'static, const YANKED: bool>(
+    State(app): Shared<S>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
-    (name, version): (String, String),
-    yanked: bool,
 ) -> Response {
     let name = canonical(&name);
     let target = app.target(&name).await;
     if let Err(r) = shared::guard(&*app, &headers, peer, Action::Unlist, &target).await {
         return r;
     }
-    match app.crates.set_yanked(&name, &version, yanked).await {
+    match app.crates.set_yanked(&name, &version, YANKED).await {
         Ok(()) => {
-            tracing::info!(name, version, yanked, "yank flag set");
+            tracing::info!(name, version, yanked = YANKED, "yank flag set");
             Json(json!({ "ok": true })).into_response()
         }
         Err(e) => e.into_response(),
     }
-}
-
-async fn yank<S: TokenStore + 'static>(
-    State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(crate_version): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    set_yanked(app, peer, headers, crate_version, true).await
-}
-
-async fn unyank<S: TokenStore + 'static>(
-    State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(crate_version): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    set_yanked(app, peer, headers, crate_version, false).await
 }
 
 /// `GET /api/v1/crates/{name}/owners`: the account that owns the registry.
@@ -311,8 +292,14 @@ fn router<S: TokenStore + 'static>(app: Arc<App<S>>) -> Router {
             "/api/v1/crates/{name}/{version}/download",
             get(download::<S>),
         )
-        .route("/api/v1/crates/{name}/{version}/yank", delete(yank::<S>))
-        .route("/api/v1/crates/{name}/{version}/unyank", put(unyank::<S>))
+        .route(
+            "/api/v1/crates/{name}/{version}/yank",
+            delete(set_yanked::<S, true>),
+        )
+        .route(
+            "/api/v1/crates/{name}/{version}/unyank",
+            put(set_yanked::<S, false>),
+        )
         .route(
             "/api/v1/crates/{name}/owners",
             get(owners::<S>).put(change_owners).delete(change_owners),
