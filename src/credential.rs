@@ -149,15 +149,15 @@ impl<'a> Credential<'a> {
     /// # Errors
     /// [`CredentialError`] naming what is wrong with it.
     pub fn from_cargo_authorization(value: &'a [u8]) -> Result<Self, CredentialError> {
+        // Trimmed of blanks (spaces and tabs) only, as every other header value here.
         let text = text(value)?;
-        let bare = text.trim();
-        if bare.is_empty() {
+        if text.is_empty() {
             return Err(CredentialError::Missing);
         }
-        if bare.contains(' ') {
+        if text.contains(' ') {
             return Self::from_authorization(value);
         }
-        Ok(Credential::Token(bare))
+        Ok(Credential::Token(text))
     }
 }
 
@@ -410,8 +410,13 @@ mod tests {
     #[test]
     fn cargo_sends_the_token_bare_or_with_a_scheme() {
         type Case<'a> = (Option<&'a [u8]>, Result<Credential<'a>, CredentialError>);
-        let cases: [Case<'_>; 6] = [
+        let cases: [Case<'_>; 7] = [
             (Some(b"fk_abc"), Ok(Credential::Token("fk_abc"))),
+            // Only spaces and tabs are blanks: a no-break space is part of the value.
+            (
+                Some("Basic \u{a0}".as_bytes()),
+                Err(CredentialError::MalformedBasic),
+            ),
             (Some(b"  fk_abc\t"), Ok(Credential::Token("fk_abc"))),
             (Some(b"Bearer fk_abc"), Ok(Credential::Token("fk_abc"))),
             (
