@@ -30,12 +30,14 @@
 //! for "the same crate"), and so are package patterns in token requests: `acme_*`,
 //! `ACME-*` and `acme-*` are one pattern, and each matches `acme_util` and `Acme-Util`.
 //!
-//! Every decision is made in one place, [`shared::guard`]; tokens are managed at
+//! Every decision is made in one place: handlers take a [`caller::Caller`] (an axum
+//! extractor) and ask it, and it calls [`shared::guard`]; tokens are managed at
 //! `/api/tokens` with the primary key (see [`shared::tokens`]).
 
 // Handlers answer with a `Response` on every path; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod caller;
 mod crates;
 mod publish;
 #[path = "../shared/mod.rs"]
@@ -46,16 +48,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
-use feedkey::{
-    AccountId, Action, DenyReason, Feedkey, Grant, Request, SqliteStore, Target, TokenStore,
-};
+use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target, TokenStore};
 use serde_json::json;
 
+use crate::caller::Caller;
 use crate::crates::{Crates, canonical, index_path};
 use crate::shared::{Registry, error};
 
@@ -119,10 +120,10 @@ impl<S: TokenStore + 'static> App<S> {
 /// needs a token. cargo asks without one first and sends its token after the 401.
 async fn config<S: TokenStore + 'static>(
     State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = shared::identify(&*app, &headers, peer).await {
+    if let Err(r) = caller.identified(&*app).await {
         return r;
     }
     let base = base_url(&headers);
@@ -134,35 +135,11 @@ async fn config<S: TokenStore + 'static>(
     .into_response()
 }
 
-/// Read, or push on the crate: what a crate's index entry needs.
-async fn may_read_entry<S: TokenStore + 'static>(
-    app: &App<S>,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    target: &Target<'_>,
-) -> Result<Grant, Response> {
-    let request = App::<S>::request(headers).with_client_addr(peer.ip());
-    let mut decision = app.keys.authorize(&request, Action::Read, target).await;
-    if let Err(denial) = &decision
-        && matches!(denial.reason(), DenyReason::ActionOutOfScope(_))
-    {
-        // No read: the push decision (and its reason, if it too is a denial) stands.
-        decision = app.keys.authorize(&request, Action::Push, target).await;
-    }
-    shared::settle(app, decision, peer, || {
-        format!(
-            "Read or Push index of {}",
-            target.package_id().unwrap_or("")
-        )
-    })
-}
-
 /// `GET /index/{prefix}/…/{name}`: a crate's index file, one JSON line per version.
 async fn index_file<S: TokenStore + 'static>(
     State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path(path): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
     let lower = path.rsplit('/').next().unwrap_or("").to_owned();
     if !crates::valid_name(&lower) || index_path(&lower).as_deref() != Some(path.as_str()) {
@@ -170,7 +147,7 @@ async fn index_file<S: TokenStore + 'static>(
     }
     let name = canonical(&lower);
     let target = app.target(&name).await;
-    if let Err(r) = may_read_entry(&app, &headers, peer, &target).await {
+    if let Err(r) = caller.may_read_entry(&*app, &target).await {
         return r;
     }
     match app.crates.index(&lower).await {
@@ -182,13 +159,12 @@ async fn index_file<S: TokenStore + 'static>(
 /// `GET /api/v1/crates/{name}/{version}/download`: the `.crate` file.
 async fn download<S: TokenStore + 'static>(
     State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
     let name = canonical(&name);
     let target = app.target(&name).await;
-    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
+    if let Err(r) = caller.may(&*app, Action::Read, &target).await {
         return r;
     }
     match app.crates.download(&name, &version).await {
@@ -200,8 +176,7 @@ async fn download<S: TokenStore + 'static>(
 /// `PUT /api/v1/crates/new`: `cargo publish`.
 async fn publish<S: TokenStore + 'static>(
     State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Response {
     let upload = match publish::read(&body) {
@@ -213,7 +188,7 @@ async fn publish<S: TokenStore + 'static>(
     };
     let name = canonical(&upload.meta.name);
     let target = app.target(&name).await;
-    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Push, &target).await {
+    if let Err(r) = caller.may(&*app, Action::Push, &target).await {
         return r;
     }
     let entry = upload.index_entry();
@@ -237,13 +212,12 @@ async fn publish<S: TokenStore + 'static>(
 /// `DELETE /api/v1/crates/{name}/{version}/yank` (`YANKED`) and `PUT …/unyank`.
 async fn set_yanked<S: TokenStore + 'static, const YANKED: bool>(
     State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
     let name = canonical(&name);
     let target = app.target(&name).await;
-    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Unlist, &target).await {
+    if let Err(r) = caller.may(&*app, Action::Unlist, &target).await {
         return r;
     }
     match app.crates.set_yanked(&name, &version, YANKED).await {
@@ -258,13 +232,12 @@ async fn set_yanked<S: TokenStore + 'static, const YANKED: bool>(
 /// `GET /api/v1/crates/{name}/owners`: the account that owns the registry.
 async fn owners<S: TokenStore + 'static>(
     State(app): Shared<S>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
     let name = canonical(&name);
     let target = app.target(&name).await;
-    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
+    if let Err(r) = caller.may(&*app, Action::Read, &target).await {
         return r;
     }
     if !app.crates.exists(&name).await {
