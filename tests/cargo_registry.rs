@@ -147,10 +147,6 @@ fn refused(run: &Run, what: &str) {
     );
 }
 
-fn token(server: &Server, spec: serde_json::Value) -> (String, String) {
-    server.token(spec)
-}
-
 #[test]
 fn scoped_tokens_with_the_real_cargo_client() {
     let Some(bin) = cargo_binary() else {
@@ -161,8 +157,7 @@ fn scoped_tokens_with_the_real_cargo_client() {
     let alice = Client::new(&bin, &server, "alice");
 
     // A write-only token for `acme_*`: the pattern is canonicalised to `acme-*`.
-    let (_, pusher) = token(
-        &server,
+    let (_, pusher) = server.token(
         json!({"description": "acme publisher", "permissions": ["push-new", "push-version"], "packages": ["acme_*"]}),
     );
     let run = alice.publish("acme-util", "0.1.0", &pusher);
@@ -173,8 +168,7 @@ fn scoped_tokens_with_the_real_cargo_client() {
     );
 
     // Push new version only: a new version of acme-util, never a new crate.
-    let (_, versions) = token(
-        &server,
+    let (_, versions) = server.token(
         json!({"description": "versions", "permissions": ["push-version"], "packages": ["acme-*"]}),
     );
     let run = alice.publish("acme-util", "0.2.0", &versions);
@@ -194,10 +188,7 @@ fn scoped_tokens_with_the_real_cargo_client() {
 
     // A read-only token resolves and fetches, and cannot publish.
     let bob = Client::new(&bin, &server, "bob");
-    let (_, reader) = token(
-        &server,
-        json!({"description": "laptop", "permissions": ["read"]}),
-    );
+    let (_, reader) = server.token(json!({"description": "laptop", "permissions": ["read"]}));
     let run = bob.consume(Some(&reader));
     assert!(run.ok, "consume with a read token: {}", run.output);
     refused(
@@ -208,25 +199,18 @@ fn scoped_tokens_with_the_real_cargo_client() {
     // No token, a revoked one, a refreshed-away one, an expired one: no index.
     let carol = Client::new(&bin, &server, "carol");
     refused(&carol.consume(None), "no token");
-    let (revoked_id, revoked) = token(
-        &server,
-        json!({"description": "to revoke", "permissions": ["read"]}),
-    );
+    let (revoked_id, revoked) =
+        server.token(json!({"description": "to revoke", "permissions": ["read"]}));
     assert!(carol.consume(Some(&revoked)).ok);
     server.api("DELETE", &format!("/api/tokens/{revoked_id}"), None);
     refused(&carol.consume(Some(&revoked)), "revoked token");
-    let (old_id, old) = token(
-        &server,
-        json!({"description": "to refresh", "permissions": ["read"]}),
-    );
+    let (old_id, old) = server.token(json!({"description": "to refresh", "permissions": ["read"]}));
     let fresh = server.api("POST", &format!("/api/tokens/{old_id}/refresh"), None);
     let fresh = fresh["token"].as_str().unwrap().to_owned();
     assert!(carol.consume(Some(&fresh)).ok, "the refreshed secret reads");
     refused(&carol.consume(Some(&old)), "refreshed-away secret");
-    let (_, brief) = token(
-        &server,
-        json!({"description": "brief", "permissions": ["read"], "expires_in_seconds": 1}),
-    );
+    let (_, brief) = server
+        .token(json!({"description": "brief", "permissions": ["read"], "expires_in_seconds": 1}));
     std::thread::sleep(Duration::from_millis(1500));
     refused(&carol.consume(Some(&brief)), "expired token");
 
@@ -240,10 +224,8 @@ fn scoped_tokens_with_the_real_cargo_client() {
         alice.cargo(&crate_dir, Some(token), &args)
     };
     refused(&yank(&pusher, false), "yank with a push token");
-    let (_, unlister) = token(
-        &server,
-        json!({"description": "yanker", "permissions": ["unlist"], "packages": ["acme-*"]}),
-    );
+    let (_, unlister) = server
+        .token(json!({"description": "yanker", "permissions": ["unlist"], "packages": ["acme-*"]}));
     let run = yank(&unlister, false);
     assert!(run.ok, "yank: {}", run.output);
     assert!(index_entry(&server, &reader, "0.1.0")["yanked"] == true);
