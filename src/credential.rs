@@ -67,6 +67,18 @@ impl fmt::Debug for Credential<'_> {
     }
 }
 
+/// Whether `c` is a blank: a space or a tab, and nothing else (no no-break space, no other
+/// Unicode white space). The one rule every header reader here uses, around a value and
+/// between an `Authorization` scheme and its credentials.
+pub(crate) const fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t')
+}
+
+/// `text` without leading and trailing blanks ([`is_blank`]).
+fn trim_blanks(text: &str) -> &str {
+    text.trim_matches(is_blank)
+}
+
 fn text(value: &[u8]) -> Result<&str, CredentialError> {
     if value.len() > MAX_HEADER_LEN {
         return Err(CredentialError::TooLong);
@@ -79,7 +91,7 @@ fn text(value: &[u8]) -> Result<&str, CredentialError> {
     if !printable && text.chars().any(|c| c.is_control() && c != '\t') {
         return Err(CredentialError::NotText);
     }
-    Ok(text.trim_matches([' ', '\t']))
+    Ok(trim_blanks(text))
 }
 
 impl<'a> Credential<'a> {
@@ -103,9 +115,9 @@ impl<'a> Credential<'a> {
     pub fn from_authorization(value: &'a [u8]) -> Result<Self, CredentialError> {
         let text = text(value)?;
         let (scheme, rest) = text
-            .split_once(' ')
+            .split_once(is_blank)
             .ok_or(CredentialError::UnsupportedScheme)?;
-        let rest = rest.trim();
+        let rest = trim_blanks(rest);
         if scheme.eq_ignore_ascii_case("bearer") {
             if rest.is_empty() {
                 return Err(CredentialError::Missing);
@@ -154,7 +166,7 @@ impl<'a> Credential<'a> {
         if text.is_empty() {
             return Err(CredentialError::Missing);
         }
-        if text.contains(' ') {
+        if text.contains(is_blank) {
             return Self::from_authorization(value);
         }
         Ok(Credential::Token(text))
@@ -184,7 +196,7 @@ impl<'a> Request<'a> {
     /// An empty (or blank) API-key header counts as absent, so it cannot hide a good
     /// `Authorization` header.
     pub fn from_headers(api_key: Option<&'a [u8]>, authorization: Option<&'a [u8]>) -> Self {
-        let api_key = api_key.filter(|v| v.iter().any(|b| !matches!(b, b' ' | b'\t')));
+        let api_key = api_key.filter(|v| v.iter().any(|&b| !is_blank(char::from(b))));
         let credential = match (api_key, authorization) {
             (None, None) => Err(CredentialError::Missing),
             (Some(key), None) => Credential::from_api_key(key),
@@ -405,6 +417,59 @@ mod tests {
         assert!(!shown.contains("hunter2"));
         let r = Request::with_token("fk_secret");
         assert!(!format!("{r:?}").contains("secret"));
+    }
+
+    #[test]
+    fn blanks_are_spaces_and_tabs_only() {
+        let table = [
+            (' ', true),
+            ('\t', true),
+            ('\u{a0}', false),
+            ('\u{2003}', false),
+            ('\u{3000}', false),
+            ('\n', false),
+            ('\r', false),
+            ('\u{b}', false),
+            ('\u{c}', false),
+            ('x', false),
+        ];
+        for (c, blank) in table {
+            assert_eq!(is_blank(c), blank, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn every_reader_trims_the_same_blanks() {
+        // The same bytes around a token, through the API-key header, `Bearer` and cargo's
+        // bare `Authorization`: all three agree on what is left.
+        let arounds = ["", " ", "\t", " \t ", "\u{a0}", "\u{2003}", "\u{3000}"];
+        for before in arounds {
+            for after in arounds {
+                let value = format!("{before}fk_abc{after}");
+                let api = Credential::from_api_key(value.as_bytes());
+                let bearer_header = format!("Bearer {value}");
+                let bearer = Credential::from_authorization(bearer_header.as_bytes());
+                let cargo = Credential::from_cargo_authorization(value.as_bytes());
+                assert_eq!(api, bearer, "{value:?}");
+                assert_eq!(api, cargo, "{value:?}");
+                let trimmed = value.trim_matches(is_blank);
+                assert_eq!(api, Ok(Credential::Token(trimmed)), "{value:?}");
+            }
+        }
+        // The scheme is separated from the credentials by blanks, and by nothing else.
+        assert_eq!(
+            Credential::from_authorization(b"Bearer\tfk_abc"),
+            Ok(Credential::Token("fk_abc"))
+        );
+        assert_eq!(
+            Credential::from_authorization("Bearer\u{a0}fk_abc".as_bytes()),
+            Err(CredentialError::UnsupportedScheme)
+        );
+        let basic = format!("Basic \u{a0}{}", STANDARD.encode("u:fk_abc"));
+        assert_eq!(
+            Credential::from_authorization(basic.as_bytes()),
+            Err(CredentialError::MalformedBasic)
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - a `HeaderMap` holding each header once reads exactly as the raw values do;
 //! - cargo's `Authorization` (`Credential::from_cargo_authorization`) reads a value with a
 //!   space exactly as `from_authorization` does, and any other as the trimmed token;
+//! - blanks are spaces and tabs only, for every reader: the same bytes as an API key, as
+//!   a `Bearer` value and as cargo's bare value read as the same token;
 //! - `Basic <base64 of bytes>` decodes to exactly `user:password` as a plain reference
 //!   decoder says, or to the error it predicts.
 //!
@@ -112,6 +114,29 @@ fn run(input: &Input<'_>) {
         }
     }
 
+    // Every reader trims the same blanks: the API-key header's bytes read as a `Bearer`
+    // value, and as cargo's bare value, give the same token.
+    if let Some(key) = input.api_key {
+        let api = Credential::from_api_key(key);
+        let bearer_header = [b"Bearer ".as_slice(), key].concat();
+        let bearer = Credential::from_authorization(&bearer_header);
+        if let Ok(Credential::Token(t)) = &api
+            && bearer_header.len() <= MAX_HEADER_LEN
+        {
+            assert_eq!(bearer, Ok(Credential::Token(t)), "Bearer reads unlike the API key");
+            if !t.contains([' ', '\t']) {
+                assert_eq!(
+                    Credential::from_cargo_authorization(key),
+                    Ok(Credential::Token(t)),
+                    "cargo reads unlike the API key"
+                );
+            }
+        }
+        if let Ok(Credential::Token(t)) = &bearer {
+            assert_eq!(api, Ok(Credential::Token(t)), "the API key reads unlike Bearer");
+        }
+    }
+
     // Cargo's form: a bare token, or a value with a scheme read as from_authorization.
     if let Some(auth) = input.authorization {
         let cargo = Credential::from_cargo_authorization(auth);
@@ -121,7 +146,7 @@ fn run(input: &Input<'_>) {
             Err(_) => {}
         }
         if let Ok(text) = std::str::from_utf8(auth)
-            && text.trim_matches([' ', '\t']).contains(' ')
+            && text.trim_matches([' ', '\t']).contains([' ', '\t'])
         {
             assert_eq!(cargo, Credential::from_authorization(auth), "cargo form differs");
         }
