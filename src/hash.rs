@@ -25,6 +25,11 @@ const DIGEST_LEN: usize = 32;
 const KEY_CONTEXT: &str = "feedkey 2026-11 token secret hash v1";
 /// The scheme's name in stored hashes.
 const SCHEME: &str = "fk-blake3";
+/// What a key's fingerprint is the keyed hash of. Its length (26 bytes) is not a token
+/// hash's input length (48 bytes), so no fingerprint is ever a token's digest.
+const FINGERPRINT_LABEL: &[u8] = b"feedkey key fingerprint v1";
+/// Length of a fingerprint, in bytes.
+const FINGERPRINT_LEN: usize = 16;
 
 /// Why a key or a stored hash was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +105,18 @@ impl TokenKey {
         self.version
     }
 
+    /// A fingerprint that tells this key from any other and reveals nothing of it: the
+    /// keyed hash of a fixed label, 16 bytes. A store remembers it, so that a server
+    /// started with another key (its key file lost, a second server's own key) is refused
+    /// rather than answering every token with "wrong secret"; see
+    /// [`Feedkey::check_keys`](crate::Feedkey::check_keys).
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        let digest = blake3::keyed_hash(&self.derived, FINGERPRINT_LABEL);
+        let mut bytes = [0u8; FINGERPRINT_LEN];
+        bytes.copy_from_slice(&digest.as_bytes()[..FINGERPRINT_LEN]);
+        KeyFingerprint(bytes)
+    }
+
     fn digest(&self, id: &TokenId, secret: &[u8; SECRET_LEN]) -> [u8; DIGEST_LEN] {
         // One-shot keyed hash of id || secret from a zeroed-on-drop buffer. (An
         // incremental `blake3::Hasher` holds ~2 KiB of state: zeroizing it cost more than
@@ -117,6 +134,68 @@ impl fmt::Debug for TokenKey {
         f.debug_struct("TokenKey")
             .field("version", &self.version)
             .finish_non_exhaustive()
+    }
+}
+
+/// A token key's fingerprint ([`TokenKey::fingerprint`]): 16 bytes, shown and stored as 32
+/// lowercase hex characters. It identifies a key without revealing anything of it, so it
+/// may be logged and stored beside the tokens.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyFingerprint([u8; FINGERPRINT_LEN]);
+
+impl KeyFingerprint {
+    /// A fingerprint from its 16 bytes (as a store that keeps bytes reads it back).
+    pub const fn from_bytes(bytes: [u8; FINGERPRINT_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// Its 16 bytes.
+    pub const fn as_bytes(&self) -> &[u8; FINGERPRINT_LEN] {
+        &self.0
+    }
+
+    /// Parses the 32 hex characters of [`Display`](fmt::Display) (either case).
+    ///
+    /// # Errors
+    /// [`HashError::Malformed`] for anything else.
+    pub fn from_hex(text: &str) -> Result<Self, HashError> {
+        let text = text.as_bytes();
+        if text.len() != 2 * FINGERPRINT_LEN {
+            return Err(HashError::Malformed);
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(HashError::Malformed),
+        };
+        let mut bytes = [0u8; FINGERPRINT_LEN];
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            let [high, low] = pair else {
+                return Err(HashError::Malformed);
+            };
+            *byte = (nibble(*high)? << 4) | nibble(*low)?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint({self})")
+    }
+}
+
+impl std::str::FromStr for KeyFingerprint {
+    type Err = HashError;
+    fn from_str(text: &str) -> Result<Self, HashError> {
+        Self::from_hex(text)
     }
 }
 
@@ -284,6 +363,15 @@ impl TokenHasher {
             current,
             previous,
         })
+    }
+
+    /// The version and fingerprint of every key: the current one first, then the
+    /// previous ones.
+    pub(crate) fn fingerprints(&self) -> Vec<(u32, KeyFingerprint)> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|key| (key.version, key.fingerprint()))
+            .collect()
     }
 
     /// A random hash under the current key that no presented secret will match: what an
@@ -487,6 +575,57 @@ mod tests {
     /// `k = blake3(material, derive_key_context=KEY_CONTEXT)`, then
     /// `blake3(id || secret, key=k)`, base64 without padding.
     const GOLDEN_HASH: &str = "$fk-blake3$k=1$wMuGlBw3+VQnXee+dmF77xYcNcMIa6BoD0G+8pfG9GA";
+
+    /// Golden vector: a key's fingerprint must never change, or every store would refuse
+    /// the key it has always been used with.
+    #[test]
+    fn the_fingerprint_is_stable_and_tells_keys_apart() {
+        let key = TokenKey::new(1, &[1; 32]);
+        assert_eq!(key.fingerprint().to_string(), GOLDEN_FINGERPRINT);
+        // The version is not part of it: the key material alone decides.
+        assert_eq!(TokenKey::new(2, &[1; 32]).fingerprint(), key.fingerprint());
+        assert_ne!(TokenKey::new(1, &[2; 32]).fingerprint(), key.fingerprint());
+        // It is neither the derived key nor a token digest under it.
+        let derived = blake3::derive_key(KEY_CONTEXT, &[1; 32]);
+        assert!(!derived.starts_with(key.fingerprint().as_bytes()));
+        let parsed = KeyFingerprint::from_hex(GOLDEN_FINGERPRINT).unwrap();
+        assert_eq!(parsed, key.fingerprint());
+        assert_eq!(
+            KeyFingerprint::from_hex(&GOLDEN_FINGERPRINT.to_uppercase()),
+            Ok(parsed)
+        );
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("KeyFingerprint({GOLDEN_FINGERPRINT})")
+        );
+        for bad in [
+            "",
+            "00",
+            &"g".repeat(32),
+            &"0".repeat(31),
+            &"0".repeat(33),
+            "é",
+        ] {
+            assert_eq!(
+                KeyFingerprint::from_hex(bad),
+                Err(HashError::Malformed),
+                "{bad}"
+            );
+        }
+        let ring = hasher().fingerprints();
+        assert_eq!(
+            ring,
+            vec![
+                (2, TokenKey::new(2, &[1; 32]).fingerprint()),
+                (1, TokenKey::new(1, &[2; 32]).fingerprint())
+            ]
+        );
+    }
+
+    /// Checked independently with the Python `blake3` package:
+    /// `k = blake3(material, derive_key_context=KEY_CONTEXT)`, then
+    /// `blake3(b"feedkey key fingerprint v1", key=k)`, first 16 bytes, hex.
+    const GOLDEN_FINGERPRINT: &str = "82b233ad0c5e270e637a9d38d2c3809b";
 
     #[test]
     fn keys_parse_from_base64_and_never_print() {

@@ -5,11 +5,16 @@ use std::sync::Arc;
 
 use time::Duration;
 
+use tokio::sync::OnceCell;
+
 use crate::audit::{AuditEvent, AuditSink, NoAudit};
+use crate::decision::DenyReason;
+use crate::error::Error;
 use crate::expiry::{Clock, LifetimePolicy, SystemClock};
-use crate::hash::{HashError, TokenHasher, TokenKey};
+use crate::hash::{HashError, KeyFingerprint, TokenHasher, TokenKey};
 use crate::password::{PasswordConfig, PasswordError, Passwords};
 use crate::rotation::RotationPolicy;
+use crate::store::{KeyCheckError, TokenStore};
 use crate::token::TokenFormat;
 
 /// Why a [`Feedkey`] could not be built.
@@ -52,6 +57,185 @@ pub struct Feedkey<S> {
     pub(crate) last_used_every: Duration,
     pub(crate) rotation: RotationPolicy,
     pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) key_check: KeyCheck,
+}
+
+/// Whether the configured keys are the store's: the configured keys' fingerprints, and
+/// the first definitive answer.
+pub(crate) struct KeyCheck {
+    /// Version and fingerprint of the current key, then of the previous ones.
+    configured: Vec<(u32, KeyFingerprint)>,
+    /// Set once the store has answered; a store failure leaves it unset.
+    verdict: OnceCell<Result<(), KeyCheckError>>,
+}
+
+/// What the store's remembered keys say of the configured ones (the current key first):
+/// the configured keys it must remember, or why they may not be used on it.
+///
+/// - a configured key whose version the store remembers with another fingerprint: refused
+///   ([`KeyCheckError::Mismatch`]), whichever key it is;
+/// - a store that remembers keys, none of them configured: refused
+///   ([`KeyCheckError::UnknownKeys`]); none of its tokens could be verified;
+/// - otherwise (an unused store, the same keys, a rotation that keeps an old key among the
+///   previous ones, or an old key retired after one): allowed, and the configured keys the
+///   store does not know are to be remembered.
+fn judge(
+    configured: &[(u32, KeyFingerprint)],
+    stored: &[(u32, KeyFingerprint)],
+) -> Result<Vec<(u32, KeyFingerprint)>, KeyCheckError> {
+    let remembered = |version: u32| stored.iter().find(|(v, _)| *v == version).map(|(_, f)| *f);
+    for &(version, fingerprint) in configured {
+        match remembered(version) {
+            Some(stored) if stored != fingerprint => {
+                return Err(KeyCheckError::Mismatch {
+                    version,
+                    configured: fingerprint,
+                    stored,
+                });
+            }
+            _ => {}
+        }
+    }
+    let known = configured.iter().any(|(v, _)| remembered(*v).is_some());
+    if let (false, false, Some(&(version, fingerprint))) =
+        (stored.is_empty(), known, configured.first())
+    {
+        let mut stored = stored.to_vec();
+        stored.sort_unstable();
+        return Err(KeyCheckError::UnknownKeys {
+            version,
+            configured: fingerprint,
+            stored,
+        });
+    }
+    Ok(configured
+        .iter()
+        .filter(|(v, _)| remembered(*v).is_none())
+        .copied()
+        .collect())
+}
+
+impl<S: TokenStore> Feedkey<S> {
+    /// Checks, once, that the configured token keys are the ones the store's tokens are
+    /// hashed under, remembering them in the store the first time. Call it at start-up
+    /// and refuse to start on an error: the key file is missing or wrong, and every token
+    /// would otherwise answer "wrong secret". (Every request and management call makes the
+    /// same check first, and is refused — 503, [`DenyReason::KeyMismatch`] — while it
+    /// fails.)
+    ///
+    /// A store remembers each key version's [`TokenKey::fingerprint`] at first use. It
+    /// refuses a key whose version it remembers with another fingerprint, and a current
+    /// key it has never seen while none of the keys it has seen is configured. Rotating
+    /// is adding the new key with the old one among
+    /// [`previous_keys`](FeedkeyBuilder::previous_keys); the old one may be dropped once
+    /// the store remembers the new one.
+    ///
+    /// The first definitive answer is kept for the life of this `Feedkey`: a refusal
+    /// stands until the server restarts with the right key. A store failure is not kept;
+    /// the next call asks again.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use feedkey::{Feedkey, MemoryStore, TokenKey, store::KeyCheckError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let key = TokenKey::new(1, &[7; 32]); // read it from your secret store
+    /// let keys = Feedkey::builder(Arc::clone(&store), key.clone()).build()?;
+    /// keys.check_keys().await?; // first use: the store remembers key 1
+    ///
+    /// // The key file went missing and a new key 1 was made: refused at start-up.
+    /// let lost = Feedkey::builder(Arc::clone(&store), TokenKey::generate(1)?).build()?;
+    /// let Err(KeyCheckError::Mismatch { version: 1, stored, .. }) = lost.check_keys().await
+    /// else { unreachable!() };
+    /// assert_eq!(stored, key.fingerprint());
+    ///
+    /// // Rotation: the new key, with the old one among the previous keys.
+    /// let rotated = Feedkey::builder(Arc::clone(&store), TokenKey::generate(2)?)
+    ///     .previous_keys(vec![key])
+    ///     .build()?;
+    /// rotated.check_keys().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`KeyCheckError::Mismatch`] or [`KeyCheckError::UnknownKeys`], naming the key
+    /// version and the fingerprints on both sides; [`KeyCheckError::Store`] when the store
+    /// failed.
+    pub async fn check_keys(&self) -> Result<(), KeyCheckError> {
+        self.keys_ready().await
+    }
+
+    /// [`Feedkey::check_keys`], for the top of every entry point: once it has answered,
+    /// one atomic load.
+    ///
+    /// # Errors
+    /// As [`Feedkey::check_keys`].
+    #[inline]
+    pub(crate) async fn keys_ready(&self) -> Result<(), KeyCheckError> {
+        match self.key_check.verdict.get() {
+            Some(verdict) => verdict.clone(),
+            // Boxed: the first check's state would otherwise swell every request's future.
+            None => Box::pin(self.first_key_check()).await,
+        }
+    }
+
+    /// Asks the store until it has answered, one caller at a time.
+    async fn first_key_check(&self) -> Result<(), KeyCheckError> {
+        let verdict = self
+            .key_check
+            .verdict
+            .get_or_try_init(|| async {
+                match self.ask_store_about_keys().await {
+                    Err(KeyCheckError::Store(e)) => Err(e),
+                    definitive => Ok(definitive),
+                }
+            })
+            .await?;
+        verdict.clone()
+    }
+
+    /// The check itself, every time it is called.
+    async fn ask_store_about_keys(&self) -> Result<(), KeyCheckError> {
+        let configured = &self.key_check.configured;
+        let stored = self.store.key_fingerprints().await?;
+        for (version, fingerprint) in judge(configured, &stored)? {
+            // Another server may have remembered this version in the meantime.
+            let kept = self.store.remember_key(version, fingerprint).await?;
+            if kept != fingerprint {
+                return Err(KeyCheckError::Mismatch {
+                    version,
+                    configured: fingerprint,
+                    stored: kept,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A management call on a store whose keys are not the configured ones fails with
+/// [`Error::KeyMismatch`]; a store failure stays [`Error::Store`].
+impl From<KeyCheckError> for Error {
+    fn from(error: KeyCheckError) -> Self {
+        match error {
+            KeyCheckError::Store(e) => Error::Store(e),
+            other => Error::KeyMismatch(other),
+        }
+    }
+}
+
+/// A request on a store whose keys are not the configured ones is denied with
+/// [`DenyReason::KeyMismatch`] (503); a store failure stays [`DenyReason::Store`].
+impl From<KeyCheckError> for DenyReason {
+    fn from(error: KeyCheckError) -> Self {
+        match error {
+            KeyCheckError::Store(e) => DenyReason::Store(e),
+            other => DenyReason::KeyMismatch(other),
+        }
+    }
 }
 
 impl<S> fmt::Debug for Feedkey<S> {
@@ -194,14 +378,20 @@ impl<S> FeedkeyBuilder<S> {
         self
     }
 
-    /// The `Feedkey`.
+    /// The `Feedkey`. The keys are checked against the store's at the first call
+    /// ([`Feedkey::check_keys`]; call it at start-up).
     ///
     /// # Errors
     /// [`ConfigError`] when two keys share a version or the random source fails.
     pub fn build(self) -> Result<Feedkey<S>, ConfigError> {
+        let hasher = TokenHasher::new(self.key, self.previous_keys)?;
+        let key_check = KeyCheck {
+            configured: hasher.fingerprints(),
+            verdict: OnceCell::new(),
+        };
         Ok(Feedkey {
             store: self.store,
-            hasher: TokenHasher::new(self.key, self.previous_keys)?,
+            hasher,
             format: self.format,
             clock: self.clock,
             policy: self.policy,
@@ -209,6 +399,124 @@ impl<S> FeedkeyBuilder<S> {
             last_used_every: self.last_used_every,
             rotation: self.rotation,
             audit: self.audit,
+            key_check,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(n: u8) -> KeyFingerprint {
+        KeyFingerprint::from_bytes([n; 16])
+    }
+
+    /// One row per rule: the configured keys (current first), what the store remembers,
+    /// and the verdict.
+    #[test]
+    fn the_key_rules() {
+        type Keys = &'static [(u32, u8)];
+        type Verdict = Result<Vec<(u32, KeyFingerprint)>, KeyCheckError>;
+        let keys = |k: Keys| k.iter().map(|&(v, f)| (v, fp(f))).collect::<Vec<_>>();
+        let mismatch = |version, configured, stored| {
+            Err(KeyCheckError::Mismatch {
+                version,
+                configured: fp(configured),
+                stored: fp(stored),
+            })
+        };
+        let unknown = |version, configured, stored: Keys| {
+            Err(KeyCheckError::UnknownKeys {
+                version,
+                configured: fp(configured),
+                stored: keys(stored),
+            })
+        };
+        let remember = |k: Keys| Ok(keys(k));
+        let table: &[(Keys, Keys, Verdict)] = &[
+            // An unused store: remember every configured key.
+            (&[(1, 1)], &[], remember(&[(1, 1)])),
+            (&[(2, 2), (1, 1)], &[], remember(&[(2, 2), (1, 1)])),
+            // The same key again: nothing to do.
+            (&[(1, 1)], &[(1, 1)], remember(&[])),
+            // Another key of a version the store knows (a lost key file): refused.
+            (&[(1, 9)], &[(1, 1)], mismatch(1, 9, 1)),
+            // ... also when it is a previous key.
+            (&[(2, 2), (1, 9)], &[(1, 1)], mismatch(1, 9, 1)),
+            (&[(2, 9), (1, 1)], &[(1, 1), (2, 2)], mismatch(2, 9, 2)),
+            // A new key alone on a used store (a second server's own key): refused.
+            (&[(2, 2)], &[(1, 1)], unknown(2, 2, &[(1, 1)])),
+            (
+                &[(3, 3)],
+                &[(2, 2), (1, 1)],
+                unknown(3, 3, &[(1, 1), (2, 2)]),
+            ),
+            // Rotation: the new key with the old one among the previous keys.
+            (&[(2, 2), (1, 1)], &[(1, 1)], remember(&[(2, 2)])),
+            // The old key retired once the store knows the new one.
+            (&[(2, 2)], &[(1, 1), (2, 2)], remember(&[])),
+            // An old server, still on the old key, beside a rotated one.
+            (&[(1, 1)], &[(1, 1), (2, 2)], remember(&[])),
+            // A previous key the store never saw, beside a current one it knows.
+            (&[(2, 2), (0, 7)], &[(2, 2)], remember(&[(0, 7)])),
+        ];
+        for (configured, stored, expected) in table {
+            assert_eq!(
+                &judge(&keys(configured), &keys(stored)),
+                expected,
+                "{configured:?} on {stored:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_version_and_both_fingerprints() {
+        let text = KeyCheckError::Mismatch {
+            version: 1,
+            configured: fp(0xab),
+            stored: fp(0xcd),
+        }
+        .to_string();
+        assert!(text.contains("version 1"), "{text}");
+        assert!(text.contains(&"ab".repeat(16)), "{text}");
+        assert!(text.contains(&"cd".repeat(16)), "{text}");
+        let text = KeyCheckError::UnknownKeys {
+            version: 2,
+            configured: fp(0xab),
+            stored: vec![(1, fp(0xcd))],
+        }
+        .to_string();
+        assert!(text.contains("version 2"), "{text}");
+        assert!(text.contains(&"ab".repeat(16)), "{text}");
+        assert!(
+            text.contains(&format!("version 1 ({})", "cd".repeat(16))),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_a_503_and_a_store_failure_stays_a_store_failure() {
+        let refused = KeyCheckError::Mismatch {
+            version: 1,
+            configured: fp(1),
+            stored: fp(2),
+        };
+        let reason = DenyReason::from(refused.clone());
+        assert_eq!(reason, DenyReason::KeyMismatch(refused.clone()));
+        assert_eq!(
+            crate::decision::Denial::new(reason).status(),
+            crate::decision::DenyStatus::Unavailable
+        );
+        assert_eq!(Error::from(refused.clone()), Error::KeyMismatch(refused));
+        let failed = crate::store::StoreError::Conflict;
+        assert_eq!(
+            DenyReason::from(KeyCheckError::Store(failed.clone())),
+            DenyReason::Store(failed.clone())
+        );
+        assert_eq!(
+            Error::from(KeyCheckError::Store(failed.clone())),
+            Error::Store(failed)
+        );
     }
 }

@@ -11,19 +11,23 @@ use time::OffsetDateTime;
 use crate::record::StoredToken;
 use crate::token::TokenId;
 
-/// How a SQL backend caches token records.
+/// How a SQL backend caches token records, and how long it waits for its database.
 ///
 /// A record read from the database is kept for at most [`CacheConfig::ttl`] (one second
 /// by default), so that the request path reads memory, not the database. Every write made
 /// through the same store object drops the entry at once, so a revoke or refresh made in
 /// this process is seen by the next `authorize`. A write made by another process is seen
 /// within `ttl` at worst; `SqlStore` hears of it sooner, through its change feed.
+///
+/// A server database that stops answering costs a request at most
+/// [`CacheConfig::request_timeout`] (one second by default): see there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheConfig {
     ttl: Duration,
     capacity: usize,
     last_used_every: Duration,
     poll_every: Duration,
+    request_timeout: Duration,
 }
 
 impl Default for CacheConfig {
@@ -33,6 +37,7 @@ impl Default for CacheConfig {
             capacity: Self::DEFAULT_CAPACITY,
             last_used_every: Self::DEFAULT_LAST_USED_EVERY,
             poll_every: Self::DEFAULT_POLL_EVERY,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -48,6 +53,12 @@ impl CacheConfig {
     pub const DEFAULT_LAST_USED_EVERY: Duration = Duration::from_secs(10);
     /// How often a MySQL/MariaDB store reads the change feed by default.
     pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(100);
+    /// How long a server database operation may take by default.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+    /// The shortest time limit [`Self::request_timeout`] accepts.
+    pub const MIN_REQUEST_TIMEOUT: Duration = Duration::from_millis(10);
+    /// The longest time limit [`Self::request_timeout`] accepts.
+    pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
     /// Trust a cached record for `ttl` (zero turns the cache off), at most
     /// [`Self::MAX_TTL`]: the bound on how long a revoke made by another server can go
@@ -80,6 +91,52 @@ impl CacheConfig {
     pub fn poll_every(mut self, every: Duration) -> Self {
         self.poll_every = every.clamp(Duration::from_millis(10), Self::MAX_TTL);
         self
+    }
+
+    /// Give up on the database after `timeout` (PostgreSQL and MySQL/MariaDB; clamped to
+    /// [`Self::MIN_REQUEST_TIMEOUT`]..=[`Self::MAX_REQUEST_TIMEOUT`], one second by
+    /// default): the longest an `authorize` waits for the database, so that an outage is
+    /// answered with a 503 ([`DenyReason::Store`](crate::DenyReason::Store)) within this
+    /// time instead of holding requests until the database is back.
+    ///
+    /// It bounds each store operation as a whole — waiting for a connection and running
+    /// its statements: the token lookup `authorize` makes, and every management read and
+    /// write. A failure to reach the database, or an operation that ran out of time,
+    /// marks the database unreachable: from then on one operation at a time tries it and
+    /// the others fail at once, without waiting, until one gets an answer. Requests
+    /// therefore pay nothing for an outage but their 503, and the first answer after it
+    /// ends it: a live token is allowed again as soon as a connection can be opened. (An
+    /// `authorize` that makes more than one operation — a derived token's parent, a
+    /// rehash after a key rotation — can wait this long once, for the operation that
+    /// finds the database gone, plus the time the others took to succeed.) The change-feed
+    /// reads of MySQL/MariaDB are bounded alike. Sweeps over all tokens
+    /// (`tokens_expiring`, `tokens_unused_since`, `purge_revoked`) and the writes of
+    /// last-used times wait this long for a connection, then may run for up to
+    /// `SqlStore::SWEEP_TIME_LIMIT`. An operation that ran out of time may still have been
+    /// applied, as with a lost connection.
+    ///
+    /// **Cached records during an outage** are not trusted any longer than at other
+    /// times: the cache serves a record only while the store hears of other servers'
+    /// writes (its change feed), and for at most [`Self::ttl`]. A database server that
+    /// stops closes the store's connections, which ends the change feed and empties the
+    /// cache at once (PostgreSQL: the listening connection drops; MySQL: at the next read
+    /// of the feed, within [`Self::poll_every`] plus this timeout); a network that
+    /// silently drops packets may leave the last records in use until their `ttl` runs
+    /// out. The store cannot tell an outage, when no write can commit, from a partition in
+    /// which other servers still reach the database and revoke tokens, so it never
+    /// stretches a record's trust: the staleness bound stays `ttl` (one second by default)
+    /// whatever happens, and what the store cannot decide from the database is a 503.
+    ///
+    /// SQLite reads its file in place and ignores this setting.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout.clamp(Self::MIN_REQUEST_TIMEOUT, Self::MAX_REQUEST_TIMEOUT);
+        self
+    }
+
+    /// The longest a server database operation may take.
+    pub fn request_time_limit(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The time a record is trusted.
@@ -349,6 +406,23 @@ mod tests {
         assert!(cache.get(&id).is_none(), "used while the feed was down");
         cache.trust();
         assert!(cache.get(&id).is_none(), "an entry outlived the outage");
+    }
+
+    #[test]
+    fn the_request_timeout_defaults_to_a_second_and_is_clamped() {
+        let c = CacheConfig::default();
+        assert_eq!(c.request_time_limit(), Duration::from_secs(1));
+        let at = |d| {
+            CacheConfig::default()
+                .request_timeout(d)
+                .request_time_limit()
+        };
+        assert_eq!(at(Duration::ZERO), CacheConfig::MIN_REQUEST_TIMEOUT);
+        assert_eq!(
+            at(Duration::from_secs(3600)),
+            CacheConfig::MAX_REQUEST_TIMEOUT
+        );
+        assert_eq!(at(Duration::from_millis(250)), Duration::from_millis(250));
     }
 
     #[test]

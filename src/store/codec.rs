@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::StoreError;
-use crate::hash::SecretHash;
+use crate::hash::{KeyFingerprint, SecretHash};
 use crate::password::PasswordHash;
 use crate::record::{
     AccountId, AccountRecord, MAX_RETIRED_SECRETS, RetiredSecret, StoredToken, TokenKind,
@@ -102,6 +102,19 @@ pub(crate) fn id_from_db(what: &str, bytes: &[u8]) -> Result<TokenId, StoreError
         .try_into()
         .map_err(|_| corrupt(what, format!("token id of {} bytes", bytes.len())))?;
     Ok(TokenId::from_bytes(array))
+}
+
+/// A remembered key version and its fingerprint, from their stored forms (an integer,
+/// and the fingerprint's hex).
+pub(crate) fn key_from_db(
+    version: i64,
+    fingerprint: &str,
+) -> Result<(u32, KeyFingerprint), StoreError> {
+    let what = format!("token key version {version}");
+    let version = u32::try_from(version).map_err(|_| corrupt(&what, "version out of range"))?;
+    let fingerprint = KeyFingerprint::from_hex(fingerprint)
+        .map_err(|_| corrupt(&what, format!("bad fingerprint {fingerprint:?}")))?;
+    Ok((version, fingerprint))
 }
 
 fn kind_to_db(kind: TokenKind) -> &'static str {

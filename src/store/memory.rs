@@ -1,13 +1,13 @@
 //! The in-memory store: the embedded default.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 
-use super::{StoreError, TokenStore};
+use super::{KeyFingerprint, KeyLedger, StoreError, TokenStore};
 use crate::record::{AccountId, AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
@@ -60,6 +60,8 @@ pub struct MemoryStore {
     shards: [Shard; SHARDS],
     /// Read in place of a missing token, so that a miss costs what a hit costs.
     decoy: Slot,
+    /// The key fingerprints remembered, by version.
+    keys: RwLock<BTreeMap<u32, KeyFingerprint>>,
 }
 
 impl Default for MemoryStore {
@@ -84,6 +86,7 @@ impl Default for MemoryStore {
                 }),
                 last_used: Arc::new(AtomicI64::new(0)),
             },
+            keys: RwLock::default(),
         }
     }
 }
@@ -121,6 +124,20 @@ impl MemoryStore {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+}
+
+impl KeyLedger for MemoryStore {
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        Ok(read(&self.keys).iter().map(|(v, f)| (*v, *f)).collect())
+    }
+
+    async fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> Result<KeyFingerprint, StoreError> {
+        Ok(*write(&self.keys).entry(version).or_insert(fingerprint))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+pub use crate::hash::KeyFingerprint;
 use crate::record::{AccountId, AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
@@ -86,13 +87,113 @@ pub enum StoreError {
     Backend(BackendError),
 }
 
+/// Why a [`Feedkey`](crate::Feedkey) refuses to work on a store: its token keys are not
+/// the ones the store's tokens are hashed under. Every token would answer "wrong secret";
+/// the operator must restore the key (or add it to
+/// [`previous_keys`](crate::FeedkeyBuilder::previous_keys)), not the clients. See
+/// [`Feedkey::check_keys`](crate::Feedkey::check_keys).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyCheckError {
+    /// The store was used with another key of this version.
+    #[error(
+        "token key version {version} is not the one this store was used with \
+         (fingerprint {configured} configured, {stored} stored): restore the key"
+    )]
+    Mismatch {
+        /// The key version.
+        version: u32,
+        /// The configured key's fingerprint.
+        configured: KeyFingerprint,
+        /// The fingerprint the store remembers for this version.
+        stored: KeyFingerprint,
+    },
+    /// The current key is new to the store, and none of the keys the store was used with
+    /// is configured, so none of its tokens could be verified. (Rotating is adding the new
+    /// key with the old one among the previous keys.)
+    #[error(
+        "token key version {version} (fingerprint {configured}) is new to this store and \
+         none of the keys it was used with is configured (it knows {}): restore the key, \
+         or keep it among the previous keys while rotating",
+        list(.stored)
+    )]
+    UnknownKeys {
+        /// The current key's version.
+        version: u32,
+        /// The current key's fingerprint.
+        configured: KeyFingerprint,
+        /// Every key version the store remembers, with its fingerprint.
+        stored: Vec<(u32, KeyFingerprint)>,
+    },
+    /// The store could not be asked; nothing was decided, and the next call asks again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `version 1 (fingerprint …), version 2 (…)`.
+fn list(keys: &[(u32, KeyFingerprint)]) -> String {
+    keys.iter()
+        .map(|(version, fingerprint)| format!("version {version} ({fingerprint})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a store remembers of the token keys it has been used with: each key version's
+/// [`KeyFingerprint`], stored at first use and never changed, so that a server started
+/// with the wrong key is refused before it answers every token with "wrong secret".
+///
+/// Every [`TokenStore`] is one. A backend keeps a small table (`feedkey_keys` in SQL).
+pub trait KeyLedger: Send + Sync {
+    /// Every key version remembered, with its fingerprint, in any order.
+    ///
+    /// # Errors
+    /// A backend failure or corrupt data.
+    fn key_fingerprints(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(u32, KeyFingerprint)>, StoreError>> + Send;
+
+    /// Remembers `fingerprint` for key `version` unless a fingerprint is remembered for
+    /// that version already, and returns the one remembered afterwards: `fingerprint`, or
+    /// the one that was there. Atomic: of two concurrent calls for one version, one wins
+    /// and both return the winner's fingerprint.
+    ///
+    /// # Errors
+    /// A backend failure or corrupt data.
+    fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send;
+}
+
+/// A shared store remembers what the store it shares remembers.
+impl<T: KeyLedger + ?Sized> KeyLedger for Arc<T> {
+    fn key_fingerprints(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(u32, KeyFingerprint)>, StoreError>> + Send {
+        (**self).key_fingerprints()
+    }
+
+    fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send {
+        (**self).remember_key(version, fingerprint)
+    }
+}
+
 /// Where accounts and tokens live.
 ///
 /// Every write is all-or-nothing. `update_*` are compare-and-swap on the record's
 /// revision: they write only if the stored revision is `expected_revision`, and fail with
 /// [`StoreError::Conflict`] otherwise, so two concurrent refreshes leave exactly one
 /// secret valid. A write that has returned is seen by every read that starts after it.
-pub trait TokenStore: Send + Sync {
+///
+/// Account ids compare byte for byte: `"alice"`, `"alice "`, `"Alice"` and `"é"` written
+/// precomposed or decomposed are different accounts (a SQL backend must not use a
+/// collation that pads, folds case or normalises). Every store is also a [`KeyLedger`].
+pub trait TokenStore: KeyLedger {
     /// Adds an account and its primary key together.
     ///
     /// # Errors

@@ -14,16 +14,17 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::cache::{CacheConfig, PendingUses, TokenCache};
-use super::codec::{AccountRow, TokenRow, id_to_db, time_to_db};
-use super::{BackendError, StoreError, TokenStore};
+use super::codec::{AccountRow, TokenRow, id_to_db, key_from_db, time_to_db};
+use super::{BackendError, KeyFingerprint, KeyLedger, StoreError, TokenStore};
 use crate::record::{AccountId, AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
 /// The schema, one migration a version. Applied in order, once each, by
 /// [`SqliteStore::migrate`].
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE feedkey_accounts (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE feedkey_accounts (
         id TEXT PRIMARY KEY NOT NULL,
         password TEXT,
         primary_token BLOB NOT NULL,
@@ -47,7 +48,17 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX feedkey_tokens_account ON feedkey_tokens(account, created_at);
     CREATE INDEX feedkey_tokens_expires ON feedkey_tokens(expires_at);",
-)];
+    ),
+    (
+        2,
+        // The token keys this database was used with (see `KeyLedger`).
+        "CREATE TABLE feedkey_keys (
+            version INTEGER PRIMARY KEY NOT NULL,
+            fingerprint TEXT NOT NULL,
+            remembered_at INTEGER NOT NULL
+        );",
+    ),
+];
 
 const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
      expires_at, revoked_at, parent, retired, last_used_at, revision";
@@ -334,6 +345,50 @@ fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<()
             backend(e)
         }
     })
+}
+
+impl KeyLedger for SqliteStore {
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        let rows: Vec<(i64, String)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT version, fingerprint FROM feedkey_keys ORDER BY version")
+                .map_err(backend)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(backend)?
+        };
+        rows.iter().map(|(v, f)| key_from_db(*v, f)).collect()
+    }
+
+    async fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> Result<KeyFingerprint, StoreError> {
+        let conn = self.conn();
+        // A remembered row never changes: whoever inserted first, the read after the
+        // insert finds the winner.
+        conn.execute(
+            "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
+             VALUES (?1, ?2, ?3) ON CONFLICT (version) DO NOTHING",
+            params![
+                i64::from(version),
+                fingerprint.to_string(),
+                time_to_db(OffsetDateTime::now_utc())?
+            ],
+        )
+        .map_err(backend)?;
+        let stored: String = conn
+            .query_row(
+                "SELECT fingerprint FROM feedkey_keys WHERE version = ?1",
+                params![i64::from(version)],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok(key_from_db(i64::from(version), &stored)?.1)
+    }
 }
 
 impl TokenStore for SqliteStore {
