@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use crate::audit::{AuditEvent, AuditKind, RevokeCause};
 use crate::credential::{Credential, Request};
 use crate::decision::{Action, Denial, DenyReason, Grant, Target};
-use crate::expiry::is_expired;
 use crate::hash::Matched;
+use crate::liveness::{self, Dead};
 use crate::record::{AccountId, StoredToken, TokenRecord};
 use crate::scope::OutOfScope;
 use crate::service::Feedkey;
@@ -34,16 +34,41 @@ impl From<OutOfScope> for DenyReason {
     }
 }
 
+impl From<Dead> for DenyReason {
+    fn from(dead: Dead) -> Self {
+        match dead {
+            Dead::Revoked => DenyReason::Revoked,
+            Dead::Expired => DenyReason::Expired,
+            Dead::Idle => DenyReason::Idle,
+            Dead::ParentGone | Dead::ParentRenewed => DenyReason::ParentInvalid,
+        }
+    }
+}
+
 /// How a Basic-auth password is to be read.
 enum Secret<'a> {
     Token(&'a str),
     Password(&'a str),
 }
 
-/// A token whose secret was proven: the record, and whether a retired secret (inside its
-/// overlap window) was the one presented.
+/// What a request presents: a token, or an account's user name and password.
+pub(crate) enum Presented<'a> {
+    /// A token's text, from any header it may come in.
+    Token(&'a str),
+    /// Basic auth whose password is not token-shaped.
+    Password {
+        /// The user name sent.
+        username: &'a str,
+        /// The password sent.
+        password: &'a str,
+    },
+}
+
+/// A live token whose secret was proven: the record, its parent's record for a derived
+/// token, and whether a retired secret (inside its overlap window) was the one presented.
 pub(crate) struct Proven {
     pub stored: StoredToken,
+    pub parent: Option<StoredToken>,
     pub previous_secret: bool,
 }
 
@@ -65,6 +90,57 @@ impl<S: TokenStore> Feedkey<S> {
             .strip_prefix(self.format.prefix())
             .is_some_and(|rest| rest.starts_with('_'));
         has_prefix && text.len() == self.format.token_len()
+    }
+
+    /// What `request` presents: the one reading of a credential every entry point uses
+    /// (`authorize`, `authenticate`, `derive`). A Basic-auth password shaped like a token
+    /// is a token.
+    pub(crate) fn presented<'r>(&self, request: &'r Request<'_>) -> Result<Presented<'r>, Denial> {
+        let credential = request
+            .credential()
+            .map_err(|e| Denial::new(DenyReason::MalformedCredential(e)))?;
+        Ok(match credential {
+            Credential::Token(text) => Presented::Token(text),
+            Credential::Basic { username, password } => match self.classify(password) {
+                Secret::Token(text) => Presented::Token(text),
+                Secret::Password(password) => Presented::Password { username, password },
+            },
+        })
+    }
+
+    /// Proves the token `request` presents and checks that it may act from the request's
+    /// address; the account password is refused (it only reads, through `authorize`).
+    /// What `authenticate` and `derive` do before anything else.
+    pub(crate) async fn prove_token(&self, request: &Request<'_>) -> Result<Proven, Denial> {
+        self.keys_ready().await.map_err(|e| Denial::new(e.into()))?;
+        let text = match self.presented(request)? {
+            Presented::Token(text) => text,
+            Presented::Password { .. } => return Err(Denial::new(DenyReason::PasswordCannotWrite)),
+        };
+        let client = request.client_addr();
+        let proven = self.verify_text(text, client).await?;
+        self.acting_from(&proven, client)?;
+        Ok(proven)
+    }
+
+    /// Parses and verifies a token's text.
+    async fn verify_text(&self, text: &str, client: Option<IpAddr>) -> Result<Proven, Denial> {
+        let presented = self
+            .format
+            .parse(text)
+            .map_err(|e| Denial::new(DenyReason::MalformedToken(e)))?;
+        self.verify_token(&presented, client).await
+    }
+
+    /// The address rule, [`liveness::may_act_from`], as a denial.
+    fn acting_from(&self, proven: &Proven, client: Option<IpAddr>) -> Result<(), Denial> {
+        let record = &proven.stored.record;
+        let parent = proven.parent.as_ref().map(|p| &*p.record);
+        if liveness::may_act_from(record, parent, client) {
+            Ok(())
+        } else {
+            Err(Denial::for_record(DenyReason::AddressNotAllowed, record))
+        }
     }
 
     /// Decides whether `request` may do `action` on `target`.
@@ -151,41 +227,28 @@ impl<S: TokenStore> Feedkey<S> {
         action: Action,
         target: &Target<'_>,
     ) -> Result<Grant, Denial> {
-        let credential = request
-            .credential()
-            .map_err(|e| Denial::new(DenyReason::MalformedCredential(e)))?;
+        self.keys_ready().await.map_err(|e| Denial::new(e.into()))?;
         let client = request.client_addr();
-        let text = match credential {
-            Credential::Token(text) => *text,
-            Credential::Basic { username, password } => match self.classify(password) {
-                Secret::Token(text) => text,
-                Secret::Password(_) if action != Action::Read => {
-                    // Refused before the slow hash: the answer is the same whatever the
-                    // password, so it tells nothing, and costs nothing.
-                    return Err(Denial::new(DenyReason::PasswordCannotWrite));
+        let text = match self.presented(request)? {
+            Presented::Token(text) => text,
+            Presented::Password { .. } if action != Action::Read => {
+                // Refused before the slow hash: the answer is the same whatever the
+                // password, so it tells nothing, and costs nothing.
+                return Err(Denial::new(DenyReason::PasswordCannotWrite));
+            }
+            Presented::Password { username, password } => {
+                // Boxed: the password path's state would otherwise swell every
+                // token request's future.
+                let account = Box::pin(self.verify_password(username, password)).await?;
+                if !target.is_well_formed() {
+                    return Err(Denial::for_account(DenyReason::InvalidTarget, account));
                 }
-                Secret::Password(password) => {
-                    // Boxed: the password path's state would otherwise swell every
-                    // token request's future.
-                    let account = Box::pin(self.verify_password(username, password)).await?;
-                    if !target.is_well_formed() {
-                        return Err(Denial::for_account(DenyReason::InvalidTarget, account));
-                    }
-                    return Ok(Grant::password(account));
-                }
-            },
+                return Ok(Grant::password(account));
+            }
         };
-        let presented = self
-            .format
-            .parse(text)
-            .map_err(|e| Denial::new(DenyReason::MalformedToken(e)))?;
-        let proven = self.verify_token(&presented, client).await?;
+        let proven = self.verify_text(text, client).await?;
+        self.acting_from(&proven, client)?;
         let record = &proven.stored.record;
-        // A child whose parent is gone is a dead credential (401), whatever it asks.
-        let parent = match record.parent {
-            Some(parent) => Some(Box::pin(self.live_parent(record, parent)).await?),
-            None => None,
-        };
         // Only now, with the credential proven, is the target looked at.
         if !target.is_well_formed() {
             return Err(Denial::for_record(DenyReason::InvalidTarget, record));
@@ -194,7 +257,7 @@ impl<S: TokenStore> Feedkey<S> {
             .scope
             .check(action, target, client)
             .map_err(|out| Denial::for_record(out.into(), record))?;
-        if let Some(parent) = parent {
+        if let Some(parent) = &proven.parent {
             parent
                 .record
                 .scope
@@ -204,36 +267,9 @@ impl<S: TokenStore> Feedkey<S> {
         Ok(Grant::token(proven.stored.record, proven.previous_secret))
     }
 
-    /// A derived token's parent, if it still stands: same account, not revoked, not
-    /// expired, not idle.
-    async fn live_parent(
-        &self,
-        child: &TokenRecord,
-        parent_id: crate::token::TokenId,
-    ) -> Result<StoredToken, Denial> {
-        let parent = self
-            .store
-            .token(&parent_id)
-            .await
-            .map_err(|e| Denial::for_record(DenyReason::Store(e), child))?;
-        let now = self.clock.now();
-        match parent {
-            Some(p)
-                if p.record.account == child.account
-                    && p.record.revoked_at.is_none()
-                    && !is_expired(p.record.expires_at, now)
-                    && !self
-                        .policy
-                        .is_idle(p.record.created_at, p.last_used_at, now) =>
-            {
-                Ok(p)
-            }
-            _ => Err(Denial::for_record(DenyReason::ParentInvalid, child)),
-        }
-    }
-
-    /// Checks a token's secret (current, or retired inside its overlap window), then
-    /// revocation, expiry and idleness; records its use.
+    /// Checks a token's secret (current, or retired inside its overlap window), then its
+    /// standing ([`liveness::check`]: revocation, expiry, idleness, and its parent's for
+    /// a derived token); records its use.
     pub(crate) async fn verify_token(
         &self,
         presented: &PresentedToken,
@@ -278,18 +314,15 @@ impl<S: TokenStore> Feedkey<S> {
             }
             Matched::Nothing => return Err(Denial::for_token(DenyReason::WrongSecret, id)),
         };
-        if record.revoked_at.is_some() {
-            return Err(Denial::for_record(DenyReason::Revoked, record));
-        }
-        if is_expired(record.expires_at, now) {
-            return Err(Denial::for_record(DenyReason::Expired, record));
-        }
-        if self
-            .policy
-            .is_idle(record.created_at, stored.last_used_at, now)
-        {
-            return Err(Denial::for_record(DenyReason::Idle, record));
-        }
+        // The token's standing, its parent's included: the one rule, in `liveness`.
+        let parent = match record.parent {
+            Some(parent_id) => Box::pin(self.store.token(&parent_id))
+                .await
+                .map_err(|e| Denial::for_record(DenyReason::Store(e), record))?,
+            None => None,
+        };
+        liveness::check(&stored, parent.as_ref(), &self.policy, now)
+            .map_err(|dead| Denial::for_record(dead.into(), record))?;
         let due = stored
             .last_used_at
             .is_none_or(|last| now - last >= self.last_used_every);
@@ -302,6 +335,7 @@ impl<S: TokenStore> Feedkey<S> {
         }
         Ok(Proven {
             stored,
+            parent,
             previous_secret,
         })
     }
@@ -380,9 +414,14 @@ impl<S: TokenStore> Feedkey<S> {
         if check.busy {
             return Err(Denial::new(DenyReason::Busy));
         }
+        // A store must answer for exactly the id asked; one that matched another (a
+        // collation that ignores trailing spaces, say) found no such account.
         let (Some(account), Some(id)) = (account, account_id) else {
             return Err(Denial::new(DenyReason::UnknownAccount));
         };
+        if account.id != id {
+            return Err(Denial::new(DenyReason::UnknownAccount));
+        }
         if !check.matched {
             return Err(Denial::for_account(DenyReason::WrongPassword, id));
         }
@@ -397,7 +436,9 @@ impl<S: TokenStore> Feedkey<S> {
                 let _ = self.store.update_account(updated, account.revision).await;
             }
         }
-        Ok(id)
+        // The id the store holds, never the name the client sent: a store that compared
+        // names loosely could otherwise hand out an account that does not exist.
+        Ok(account.id)
     }
 
     /// Checks the token a request presents — secret, revocation, expiry, idleness and
@@ -408,29 +449,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// A [`Denial`], as from [`Feedkey::authorize`].
     pub async fn authenticate(&self, request: &Request<'_>) -> Result<Grant, Denial> {
-        let credential = request
-            .credential()
-            .map_err(|e| Denial::new(DenyReason::MalformedCredential(e)))?;
-        let text = match credential {
-            Credential::Token(text) => *text,
-            Credential::Basic { password, .. } => match self.classify(password) {
-                Secret::Token(text) => text,
-                Secret::Password(_) => return Err(Denial::new(DenyReason::PasswordCannotWrite)),
-            },
-        };
-        let presented = self
-            .format
-            .parse(text)
-            .map_err(|e| Denial::new(DenyReason::MalformedToken(e)))?;
-        let client = request.client_addr();
-        let proven = self.verify_token(&presented, client).await?;
-        let record = &proven.stored.record;
-        if !record.scope.networks().allows(client) {
-            return Err(Denial::for_record(DenyReason::AddressNotAllowed, record));
-        }
-        if let Some(parent) = record.parent {
-            Box::pin(self.live_parent(record, parent)).await?;
-        }
+        let proven = self.prove_token(request).await?;
         Ok(Grant::token(proven.stored.record, proven.previous_secret))
     }
 
@@ -442,6 +461,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// A [`Denial`]: [`DenyReason::TokenCannotSignIn`], [`DenyReason::UnknownAccount`],
     /// [`DenyReason::WrongPassword`] or [`DenyReason::Store`].
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<AccountId, Denial> {
+        self.keys_ready().await.map_err(|e| Denial::new(e.into()))?;
         if let Secret::Token(_) = self.classify(password) {
             return Err(Denial::new(DenyReason::TokenCannotSignIn));
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::credential::CredentialError;
 use crate::record::{AccountId, TokenKind, TokenRecord};
 use crate::scope::Permission;
-use crate::store::StoreError;
+use crate::store::{KeyCheckError, StoreError};
 use crate::token::{TokenId, TokenParseError};
 
 /// What a request wants to do.
@@ -227,10 +227,12 @@ pub enum DenyReason {
     /// The token went unused for longer than the idle policy allows.
     #[error("token retired for idleness")]
     Idle,
-    /// The client address is missing or outside the token's networks.
+    /// The client address is missing or outside the token's networks (or, for a derived
+    /// token, its parent's current ones).
     #[error("client address not allowed")]
     AddressNotAllowed,
-    /// A derived token's parent is revoked, expired, idle or gone.
+    /// A derived token's parent is revoked, expired, idle or gone, or was given a new
+    /// secret (refreshed, or regenerated) after the child was derived.
     #[error("parent token no longer valid")]
     ParentInvalid,
     /// A derived token's parent no longer covers the request (it was narrowed).
@@ -242,6 +244,12 @@ pub enum DenyReason {
     /// The store failed; nothing was decided.
     #[error("store unavailable: {0}")]
     Store(StoreError),
+    /// The configured token keys are not the ones the store's tokens are hashed under (a
+    /// lost key file, another server's key): nothing is decided until the operator
+    /// restarts the server with the right key. 503, as for a store failure: the client
+    /// did nothing wrong ([`Feedkey::check_keys`](crate::Feedkey::check_keys)).
+    #[error("token keys refused by the store: {0}")]
+    KeyMismatch(KeyCheckError),
 }
 
 /// The HTTP answer a server should give for a denial.
@@ -253,7 +261,8 @@ pub enum DenyStatus {
     /// 403: the credential is good but does not cover the request. Only its holder can get
     /// this answer, so it tells an attacker nothing.
     Forbidden,
-    /// 503: the store failed, or too many password checks are running; try again later.
+    /// 503: the store failed, too many password checks are running, or the configured
+    /// token keys are not the store's; try again later.
     Unavailable,
 }
 
@@ -339,7 +348,9 @@ impl Denial {
             | DenyReason::AddressNotAllowed
             | DenyReason::ParentOutOfScope
             | DenyReason::PasswordCannotWrite => DenyStatus::Forbidden,
-            DenyReason::Store(_) | DenyReason::Busy => DenyStatus::Unavailable,
+            DenyReason::Store(_) | DenyReason::Busy | DenyReason::KeyMismatch(_) => {
+                DenyStatus::Unavailable
+            }
             _ => DenyStatus::Unauthorized,
         }
     }

@@ -6,7 +6,7 @@ use crate::hash::HashError;
 use crate::password::PasswordError;
 use crate::record::RecordError;
 use crate::scope::{NotCovered, ScopeError};
-use crate::store::StoreError;
+use crate::store::{KeyCheckError, StoreError};
 
 /// What an edit tried to widen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,10 @@ pub enum Error {
     /// An expired token cannot be refreshed; issue a new one.
     #[error("the token has expired; issue a new one")]
     TokenExpired,
+    /// The token went unused for longer than the idle policy allows, so it cannot derive
+    /// children; refresh it or issue a new one.
+    #[error("the token was retired for idleness")]
+    TokenIdle,
     /// A derived token's scope is not provably inside its parent's.
     #[error(transparent)]
     NotCovered(#[from] NotCovered),
@@ -78,4 +82,9 @@ pub enum Error {
     /// The operating system's random source failed.
     #[error("the random source failed")]
     Entropy,
+    /// The configured token keys are not the ones the store's tokens are hashed under;
+    /// nothing is done until the server restarts with the right key
+    /// ([`Feedkey::check_keys`](crate::Feedkey::check_keys)).
+    #[error(transparent)]
+    KeyMismatch(KeyCheckError),
 }

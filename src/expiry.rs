@@ -88,6 +88,12 @@ pub enum LifetimeLimit {
     Parent,
 }
 
+/// The latest instant a token may expire: 2262-04-11 23:47:16 UTC, the last whole second
+/// that a signed 64-bit count of nanoseconds since 1970 (how the SQL stores keep times)
+/// can hold. Every store refuses nothing before it, so every backend accepts the same
+/// expiries.
+pub const LATEST_EXPIRY: OffsetDateTime = time::macros::datetime!(2262-04-11 23:47:16 UTC);
+
 /// Why an expiry was refused by the [`LifetimePolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -98,6 +104,9 @@ pub enum LifetimeError {
     /// The expiry is not in the future.
     #[error("the expiry is not in the future")]
     NotInFuture,
+    /// The expiry is past [`LATEST_EXPIRY`], the last instant every store can hold.
+    #[error("the expiry is past {LATEST_EXPIRY}, the latest a token may expire")]
+    TooLate,
     /// The expiry is further away than a limit allows.
     #[error("{}", too_long_message(*limit, *max))]
     TooLong {
@@ -281,6 +290,9 @@ impl LifetimePolicy {
         if at <= now {
             return Err(LifetimeError::NotInFuture);
         }
+        if at > LATEST_EXPIRY {
+            return Err(LifetimeError::TooLate);
+        }
         let limits = [
             (self.max_lifetime, LifetimeLimit::Any),
             (
@@ -317,6 +329,9 @@ impl LifetimePolicy {
             });
         }
         let at = now.saturating_add(lifetime);
+        if at > LATEST_EXPIRY {
+            return Err(LifetimeError::TooLate);
+        }
         match parent_expires {
             Some(parent) if at > parent => Err(LifetimeError::TooLong {
                 limit: LifetimeLimit::Parent,
@@ -452,6 +467,37 @@ mod tests {
             NOW + Duration::days(50)
         ));
         assert!(!LifetimePolicy::default().is_idle(NOW, None, NOW + Duration::days(9999)));
+    }
+
+    #[test]
+    fn an_expiry_past_what_every_store_holds_is_refused_up_front() {
+        let p = LifetimePolicy::default();
+        let cases = [
+            (Expiry::At(LATEST_EXPIRY), Ok(Some(LATEST_EXPIRY))),
+            (
+                Expiry::At(LATEST_EXPIRY + Duration::seconds(1)),
+                Err(LifetimeError::TooLate),
+            ),
+            (
+                Expiry::At(datetime!(9999-12-31 23:59 UTC)),
+                Err(LifetimeError::TooLate),
+            ),
+            (
+                Expiry::After(Duration::days(365 * 300)),
+                Err(LifetimeError::TooLate),
+            ),
+            (Expiry::After(Duration::MAX), Err(LifetimeError::TooLate)),
+        ];
+        for (expiry, want) in cases {
+            assert_eq!(p.resolve(NOW, expiry, false), want, "{expiry:?}");
+        }
+        // Every store can hold the latest expiry: it fits a signed 64-bit nanosecond count.
+        assert!(i64::try_from(LATEST_EXPIRY.unix_timestamp_nanos()).is_ok());
+        let late = LATEST_EXPIRY - Duration::minutes(30);
+        assert_eq!(
+            p.child_expiry(late, Duration::hours(1), None),
+            Err(LifetimeError::TooLate)
+        );
     }
 
     #[test]

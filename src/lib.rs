@@ -10,6 +10,7 @@ mod decision;
 mod error;
 mod expiry;
 mod hash;
+mod liveness;
 mod manage;
 mod network;
 mod password;
@@ -27,7 +28,8 @@ pub use credential::{API_KEY_HEADER, Credential, CredentialError, MAX_HEADER_LEN
 pub use decision::{Action, Denial, DenyReason, DenyStatus, Grant, GrantedBy, Target};
 pub use error::{Error, Widening};
 pub use expiry::{
-    Clock, Expiry, LifetimeError, LifetimeLimit, LifetimePolicy, ManualClock, SystemClock,
+    Clock, Expiry, LATEST_EXPIRY, LifetimeError, LifetimeLimit, LifetimePolicy, ManualClock,
+    SystemClock,
 };
 pub use hash::{HashError, SecretHash, TokenKey};
 pub use manage::{IssuedToken, NewChild, NewToken, Refresh, TokenEdit};

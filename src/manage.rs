@@ -6,16 +6,16 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::{AuditEvent, AuditKind, RevokeCause};
-use crate::credential::{Credential, Request};
-use crate::decision::{Denial, DenyReason};
+use crate::credential::Request;
 use crate::error::{Error, Widening};
 use crate::expiry::{Expiry, is_expired};
 use crate::hash::SecretHash;
+use crate::liveness::{self, Dead};
 use crate::network::Networks;
 use crate::password::PasswordError;
 use crate::record::{
     AccountId, AccountRecord, MAX_RETIRED_SECRETS, RetiredSecret, StoredToken, TokenInfo,
-    TokenKind, TokenRecord, TokenStatus, check_description,
+    TokenKind, TokenRecord, check_description,
 };
 use crate::rotation::RotationPolicy;
 use crate::scope::{Feeds, Packages, Permissions, Scope};
@@ -177,6 +177,32 @@ impl Refresh {
 /// How many times a management write is tried when concurrent writes keep winning.
 const MAX_ATTEMPTS: usize = 8;
 
+/// The contract of a renewal (refresh, regenerate): it replaces the secret its caller's
+/// first read saw, or nothing. A concurrent edit or rehash is retried over; a concurrent
+/// renewal that won is not, since retiring the winner's secret would hand that caller a
+/// secret already dead. The loser gets [`StoreError::Conflict`], and the winner's secret
+/// is the one that stands.
+#[derive(Default)]
+struct SameSecret {
+    /// When the secret first seen was set (its predecessor's retirement), if ever.
+    first: Option<Option<OffsetDateTime>>,
+}
+
+impl SameSecret {
+    /// Passes while `record` still holds the secret first seen.
+    fn check(&mut self, record: &TokenRecord) -> Result<(), Error> {
+        let set_at = record.retired.first().map(|r| r.retired_at);
+        match self.first {
+            None => {
+                self.first = Some(set_at);
+                Ok(())
+            }
+            Some(first) if first == set_at => Ok(()),
+            Some(_) => Err(StoreError::Conflict.into()),
+        }
+    }
+}
+
 /// The revision after `record`'s.
 fn next_revision(record: &TokenRecord) -> Result<u64, Error> {
     record.revision.checked_add(1).ok_or_else(|| {
@@ -227,15 +253,38 @@ impl<S: TokenStore> Feedkey<S> {
         ))
     }
 
-    fn info_of(&self, record: TokenRecord, last_used_at: Option<OffsetDateTime>) -> TokenInfo {
+    /// How a token shows at `now`, its standing decided by [`liveness::check`] against
+    /// `parent` (the parent's record as looked up, for a derived token).
+    fn info_with(&self, stored: &StoredToken, parent: Option<&StoredToken>) -> TokenInfo {
+        let now = self.now();
         TokenInfo::of(
-            &StoredToken {
-                record: Arc::new(record),
-                last_used_at,
-            },
-            self.now(),
-            &self.policy,
+            stored,
+            liveness::status(stored, parent, &self.policy, now),
+            now,
         )
+    }
+
+    /// As [`Feedkey::info_with`], looking the parent up for a derived token.
+    async fn info(&self, stored: &StoredToken) -> Result<TokenInfo, Error> {
+        let parent = match stored.record.parent {
+            Some(parent) => self.store.token(&parent).await?,
+            None => None,
+        };
+        Ok(self.info_with(stored, parent.as_ref()))
+    }
+
+    /// The view of a record just written, whose parent (for a derived token) is known.
+    fn info_of(
+        &self,
+        record: TokenRecord,
+        last_used_at: Option<OffsetDateTime>,
+        parent: Option<&StoredToken>,
+    ) -> TokenInfo {
+        let stored = StoredToken {
+            record: Arc::new(record),
+            last_used_at,
+        };
+        self.info_with(&stored, parent)
     }
 
     /// Creates an account and its primary key (full access), returning the key once.
@@ -248,6 +297,7 @@ impl<S: TokenStore> Feedkey<S> {
         account: &AccountId,
         primary_expiry: Expiry,
     ) -> Result<IssuedToken, Error> {
+        self.keys_ready().await?;
         let now = self.now();
         let expires_at = self.policy.resolve(now, primary_expiry, true)?;
         let (id, token, secret_hash) = self.mint()?;
@@ -279,14 +329,17 @@ impl<S: TokenStore> Feedkey<S> {
         self.audit_event(AuditKind::AccountCreated, account, Some(id));
         Ok(IssuedToken {
             token,
-            info: self.info_of(primary, None),
+            info: self.info_of(primary, None, None),
         })
     }
 
+    /// The account whose id is exactly `account` (a store that matched another id, as a
+    /// collation ignoring trailing spaces would, found no such account).
     async fn account_record(&self, account: &AccountId) -> Result<AccountRecord, Error> {
         self.store
             .account(account)
             .await?
+            .filter(|record| &record.id == account)
             .ok_or(Error::AccountNotFound)
     }
 
@@ -297,6 +350,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// [`Error::AccountNotFound`], [`Error::Password`] for an empty, over-long or
     /// token-shaped password, or a store failure ([`StoreError::Conflict`] if the account changed meanwhile).
     pub async fn set_password(&self, account: &AccountId, password: &str) -> Result<(), Error> {
+        self.keys_ready().await?;
         if self.looks_like_token(password) {
             return Err(PasswordError::LooksLikeToken.into());
         }
@@ -309,6 +363,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// [`Error::AccountNotFound`] or a store failure.
     pub async fn remove_password(&self, account: &AccountId) -> Result<(), Error> {
+        self.keys_ready().await?;
         self.change_password(account, None).await
     }
 
@@ -343,6 +398,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// [`Error::AccountNotFound`], [`Error::Record`] for a bad description,
     /// [`Error::Lifetime`] when the expiry breaks the policy, or a store failure.
     pub async fn issue(&self, account: &AccountId, new: NewToken) -> Result<IssuedToken, Error> {
+        self.keys_ready().await?;
         check_description(&new.description)?;
         let now = self.now();
         let expires_at = self
@@ -363,12 +419,13 @@ impl<S: TokenStore> Feedkey<S> {
             retired: Vec::new(),
             revision: 1,
         };
-        self.insert(record, token, AuditKind::Issued).await
+        self.insert(record, None, token, AuditKind::Issued).await
     }
 
     async fn insert(
         &self,
         record: TokenRecord,
+        parent: Option<&StoredToken>,
         token: PlainToken,
         event: AuditKind,
     ) -> Result<IssuedToken, Error> {
@@ -379,7 +436,7 @@ impl<S: TokenStore> Feedkey<S> {
         self.audit_event(event, &record.account, Some(record.id));
         Ok(IssuedToken {
             token,
-            info: self.info_of(record, None),
+            info: self.info_of(record, None, parent),
         })
     }
 
@@ -432,22 +489,15 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// A store failure.
     pub async fn tokens(&self, account: &AccountId) -> Result<Vec<TokenInfo>, Error> {
-        let now = self.now();
+        self.keys_ready().await?;
         let all = self.store.account_tokens(account).await?;
-        let live = |id: TokenId| {
-            all.iter()
-                .any(|t| t.record.id == id && t.record.revoked_at.is_none())
-        };
+        // A parent is one of the account's tokens, so the list holds it (a parent missing
+        // from it is gone, or another account's: the child is dead either way).
+        let find = |id: TokenId| all.iter().find(|t| t.record.id == id);
         let mut tokens: Vec<TokenInfo> = all
             .iter()
-            .filter(|t| t.record.revoked_at.is_none())
-            .map(|t| {
-                let mut info = TokenInfo::of(t, now, &self.policy);
-                if t.record.parent.is_some_and(|p| !live(p)) {
-                    info.status = TokenStatus::Revoked;
-                }
-                info
-            })
+            .filter(|t| &t.record.account == account && t.record.revoked_at.is_none())
+            .map(|t| self.info_with(t, t.record.parent.and_then(find)))
             .collect();
         // Stable: the store's oldest-first order stays within each kind.
         tokens.sort_by_key(|t| t.kind != TokenKind::Primary);
@@ -460,8 +510,9 @@ impl<S: TokenStore> Feedkey<S> {
     /// [`Error::TokenNotFound`] (also for another account's or a revoked token), or a
     /// store failure.
     pub async fn token(&self, account: &AccountId, id: TokenId) -> Result<TokenInfo, Error> {
+        self.keys_ready().await?;
         let stored = self.owned(account, id).await?;
-        Ok(TokenInfo::of(&stored, self.now(), &self.policy))
+        self.info(&stored).await
     }
 
     /// Revokes a token for good. It fails at once, and so do the tokens derived from it;
@@ -471,6 +522,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// [`Error::TokenNotFound`], [`Error::PrimaryKey`] for the primary key (regenerate it
     /// instead), or a store failure.
     pub async fn revoke(&self, account: &AccountId, id: TokenId) -> Result<(), Error> {
+        self.keys_ready().await?;
         self.revoke_as(account, id, RevokeCause::Owner, None).await
     }
 
@@ -501,6 +553,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// As [`Feedkey::refresh_with`].
     pub async fn refresh(&self, account: &AccountId, id: TokenId) -> Result<IssuedToken, Error> {
+        self.keys_ready().await?;
         self.refresh_with(account, id, Refresh::immediate()).await
     }
 
@@ -512,21 +565,29 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// [`Error::TokenNotFound`], [`Error::TokenExpired`], [`Error::DerivedToken`],
     /// [`Error::OverlapTooLong`], [`Error::Lifetime`] when the policy has tightened since,
-    /// or a store failure ([`StoreError::Conflict`] when a concurrent change won: its
-    /// secret is the one that stands).
+    /// or a store failure: [`StoreError::Conflict`] when a concurrent renewal of the same
+    /// token won (its secret is the one that stands, and nothing was written; call again
+    /// to renew that one). A concurrent edit, use or rehash is retried over, never
+    /// reported.
+    ///
+    /// Tokens derived from this one before the refresh stop working when the old secret
+    /// does: at once, or when the overlap window closes.
     pub async fn refresh_with(
         &self,
         account: &AccountId,
         id: TokenId,
         refresh: Refresh,
     ) -> Result<IssuedToken, Error> {
+        self.keys_ready().await?;
         if refresh.overlap > RotationPolicy::MAX_OVERLAP {
             return Err(Error::OverlapTooLong);
         }
         let now = self.now();
+        let mut same_secret = SameSecret::default();
         let (record, _, (token, old_until)) = self
             .update_token_with(account, id, false, |stored| {
                 let record = &stored.record;
+                same_secret.check(record)?;
                 if record.kind == TokenKind::Derived {
                     return Err(Error::DerivedToken);
                 }
@@ -558,6 +619,7 @@ impl<S: TokenStore> Feedkey<S> {
         now: OffsetDateTime,
     ) -> Result<(TokenRecord, (PlainToken, OffsetDateTime)), Error> {
         let (token, secret_hash) = self.mint_for(record.id)?;
+        let retired_at = liveness::renewal_time(record, now);
         let mut record = record.clone();
         let mut works_until = now.saturating_add(overlap);
         if let Some(expiry) = expires_at {
@@ -570,12 +632,14 @@ impl<S: TokenStore> Feedkey<S> {
         }
         let retired = RetiredSecret {
             hash: std::mem::replace(&mut record.secret_hash, secret_hash),
-            retired_at: now,
+            retired_at,
             works_until,
             kept_until: works_until.saturating_add(self.rotation.retired_kept_for()),
         };
         record.retired.insert(0, retired);
-        record.retired.retain(|r| r.kept_until > now);
+        record
+            .retired
+            .retain(|r| liveness::keep_retired(r, &self.policy, now));
         record.retired.truncate(MAX_RETIRED_SECRETS);
         record.expires_at = expires_at;
         Ok((record, (token, works_until)))
@@ -590,28 +654,36 @@ impl<S: TokenStore> Feedkey<S> {
         now: OffsetDateTime,
     ) -> IssuedToken {
         let _ = self.store.touch_token(&record.id, now).await;
+        // Renewed tokens are never derived: they have no parent to consult.
         IssuedToken {
             token,
-            info: self.info_of(record, Some(now)),
+            info: self.info_of(record, Some(now), None),
         }
     }
 
-    /// Regenerates the primary key with a new expiry; the old key fails at once.
+    /// Regenerates the primary key with a new expiry; the old key fails at once, and so do
+    /// the tokens derived from it (a key regenerated because it leaked keeps no access
+    /// through its children). This is the recovery for a lost primary key.
     ///
     /// # Errors
-    /// [`Error::AccountNotFound`], [`Error::Lifetime`], or a store failure.
+    /// [`Error::AccountNotFound`], [`Error::Lifetime`], or a store failure
+    /// ([`StoreError::Conflict`] when a concurrent regeneration won, as for
+    /// [`Feedkey::refresh_with`]).
     pub async fn regenerate_primary(
         &self,
         account: &AccountId,
         expiry: Expiry,
     ) -> Result<IssuedToken, Error> {
+        self.keys_ready().await?;
         let now = self.now();
         let expires_at = self.policy.resolve(now, expiry, true)?;
         let primary = self.account_record(account).await?.primary;
         // Even a primary key retired for idleness can be regenerated: the old secret
         // stays dead, the new one works.
+        let mut same_secret = SameSecret::default();
         let (record, _, (token, _)) = self
             .update_token_with(account, primary, true, |stored| {
+                same_secret.check(&stored.record)?;
                 let mut revived = TokenRecord::clone(&stored.record);
                 revived.revoked_at = None;
                 self.with_new_secret(&revived, expires_at, Duration::ZERO, now)
@@ -635,6 +707,7 @@ impl<S: TokenStore> Feedkey<S> {
         id: TokenId,
         edit: TokenEdit,
     ) -> Result<TokenInfo, Error> {
+        self.keys_ready().await?;
         let now = self.now();
         let (record, stored, ()) = self
             .update_token_with(account, id, false, |stored| {
@@ -642,7 +715,11 @@ impl<S: TokenStore> Feedkey<S> {
             })
             .await?;
         self.audit_event(AuditKind::Edited, account, Some(id));
-        Ok(self.info_of(record, stored.last_used_at))
+        self.info(&StoredToken {
+            record: Arc::new(record),
+            last_used_at: stored.last_used_at,
+        })
+        .await
     }
 
     /// `record` with `edit` applied, if the edit is allowed.
@@ -707,26 +784,11 @@ impl<S: TokenStore> Feedkey<S> {
         parent: &Request<'_>,
         child: NewChild,
     ) -> Result<IssuedToken, Error> {
-        let denied = |reason| Error::Denied(Box::new(Denial::new(reason)));
-        let text = match parent.credential() {
-            Ok(Credential::Token(text)) => *text,
-            Ok(Credential::Basic { password, .. }) => password.as_str(),
-            Err(e) => return Err(denied(DenyReason::MalformedCredential(e))),
-        };
-        let presented = self
-            .format
-            .parse(text)
-            .map_err(|e| denied(DenyReason::MalformedToken(e)))?;
+        self.keys_ready().await?;
         let proven = self
-            .verify_token(&presented, parent.client_addr())
+            .prove_token(parent)
             .await
             .map_err(|d| Error::Denied(Box::new(d)))?;
-        let record = &proven.stored.record;
-        if !record.scope.networks().allows(parent.client_addr()) {
-            return Err(Error::Denied(Box::new(Denial::new(
-                DenyReason::AddressNotAllowed,
-            ))));
-        }
         self.derive_from(&proven.stored, child).await
     }
 
@@ -741,10 +803,20 @@ impl<S: TokenStore> Feedkey<S> {
         parent: TokenId,
         child: NewChild,
     ) -> Result<IssuedToken, Error> {
+        self.keys_ready().await?;
         let stored = self.owned(account, parent).await?;
-        let now = self.now();
-        if is_expired(stored.record.expires_at, now) {
-            return Err(Error::TokenExpired);
+        if stored.record.kind == TokenKind::Derived {
+            return Err(Error::DerivedToken);
+        }
+        // The parent must stand now, by the rule `authorize` uses (a parent is never
+        // derived, so it has no parent of its own to consult).
+        match liveness::check(&stored, None, &self.policy, self.now()) {
+            Ok(()) => {}
+            Err(Dead::Expired) => return Err(Error::TokenExpired),
+            Err(Dead::Idle) => return Err(Error::TokenIdle),
+            Err(Dead::Revoked | Dead::ParentGone | Dead::ParentRenewed) => {
+                return Err(Error::TokenNotFound);
+            }
         }
         self.derive_from(&stored, child).await
     }
@@ -764,6 +836,9 @@ impl<S: TokenStore> Feedkey<S> {
         let expires_at = self
             .policy
             .child_expiry(now, child.lifetime, p.expires_at)?;
+        // Stamped after the parent's last renewal, so that renewal is never taken for one
+        // that came after the child (see `liveness::birth_time`).
+        let created_at = liveness::birth_time(p, now);
         let (id, token, secret_hash) = self.mint()?;
         let record = TokenRecord {
             id,
@@ -772,15 +847,20 @@ impl<S: TokenStore> Feedkey<S> {
             description: child.description,
             scope: child.scope,
             secret_hash,
-            created_at: now,
+            created_at,
             expires_at: Some(expires_at),
             revoked_at: None,
             parent: Some(p.id),
             retired: Vec::new(),
             revision: 1,
         };
-        self.insert(record, token, AuditKind::Derived { parent: p.id })
-            .await
+        self.insert(
+            record,
+            Some(parent),
+            token,
+            AuditKind::Derived { parent: p.id },
+        )
+        .await
     }
 
     /// The account's tokens that expire within `within` from now, and those already
@@ -793,6 +873,7 @@ impl<S: TokenStore> Feedkey<S> {
         account: &AccountId,
         within: Duration,
     ) -> Result<Vec<TokenInfo>, Error> {
+        self.keys_ready().await?;
         let until = self.now().saturating_add(within);
         Ok(self
             .tokens(account)
@@ -809,14 +890,16 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// A store failure.
     pub async fn all_expiring_within(&self, within: Duration) -> Result<Vec<TokenInfo>, Error> {
+        self.keys_ready().await?;
         let now = self.now();
-        let tokens: Vec<TokenInfo> = self
+        let mut tokens = Vec::new();
+        for t in self
             .store
             .tokens_expiring(now, now.saturating_add(within))
             .await?
-            .iter()
-            .map(|t| TokenInfo::of(t, now, &self.policy))
-            .collect();
+        {
+            tokens.push(self.info(&t).await?);
+        }
         if self.audit.enabled() {
             let mut accounts: Vec<&AccountId> = tokens.iter().map(|t| &t.account).collect();
             accounts.sort();
@@ -843,6 +926,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// A store failure (tokens retired before it stay retired).
     pub async fn retire_idle(&self) -> Result<u64, Error> {
+        self.keys_ready().await?;
         let Some(idle) = self.policy.idle_after() else {
             return Ok(0);
         };
@@ -883,6 +967,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// # Errors
     /// A store failure.
     pub async fn purge_revoked(&self, older_than: Duration) -> Result<u64, Error> {
+        self.keys_ready().await?;
         let before = self.now().saturating_sub(older_than);
         Ok(self.store.purge_revoked(before).await?)
     }

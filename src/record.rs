@@ -6,7 +6,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::expiry::{LifetimePolicy, is_expired};
 use crate::hash::SecretHash;
 use crate::password::PasswordHash;
 use crate::scope::Scope;
@@ -196,7 +195,8 @@ pub enum TokenStatus {
     Active,
     /// Its expiry has passed.
     Expired,
-    /// It was revoked (or, for a derived token, its parent is gone).
+    /// It was revoked (or, for a derived token, its parent is revoked, expired, idle,
+    /// gone, or was given a new secret after the child was derived).
     Revoked,
     /// It went unused for longer than the idle policy allows.
     Idle,
@@ -234,17 +234,9 @@ pub struct TokenInfo {
 }
 
 impl TokenInfo {
-    pub(crate) fn of(stored: &StoredToken, now: OffsetDateTime, policy: &LifetimePolicy) -> Self {
+    /// The view of `stored` at `now`, with the status [`crate::liveness`] decided.
+    pub(crate) fn of(stored: &StoredToken, status: TokenStatus, now: OffsetDateTime) -> Self {
         let r = &stored.record;
-        let status = if r.revoked_at.is_some() {
-            TokenStatus::Revoked
-        } else if is_expired(r.expires_at, now) {
-            TokenStatus::Expired
-        } else if policy.is_idle(r.created_at, stored.last_used_at, now) {
-            TokenStatus::Idle
-        } else {
-            TokenStatus::Active
-        };
         Self {
             id: r.id,
             account: r.account.clone(),

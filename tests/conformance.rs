@@ -8,16 +8,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
+#[path = "conformance/rules.rs"]
+mod rules;
+
+use rules::*;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use common::{START, api_key, key};
+use feedkey::store::{KeyCheckError, KeyLedger};
 use feedkey::time::Duration;
 use feedkey::{
     AccountId, Action, DenyReason, DenyStatus, Error, Expiry, Feedkey, Feeds, LifetimePolicy,
     ManualClock, MemoryStore, NewChild, NewToken, Packages, PasswordConfig, Permissions, Refresh,
-    Scope, StoreError, Target, TokenEdit, TokenId, TokenStatus, TokenStore,
+    Scope, StoreError, Target, TokenEdit, TokenId, TokenKey, TokenStatus, TokenStore,
 };
 
 /// A backend under test: how to make a fresh store, and how to spoil a stored row.
@@ -506,6 +511,79 @@ async fn store_writes_are_compare_and_swap<B: Backend>(backend: &B) {
     assert_eq!(store.insert_token(orphan).await, Err(StoreError::NotFound));
 }
 
+/// Account ids that differ only by a trailing or leading space, by case, or by Unicode
+/// normalisation (`é` precomposed, `e` and a combining accent) are different accounts on
+/// every backend: created separately, each with its own password and tokens, and no
+/// call for one ever reaches another's.
+async fn ids_differing_in_spaces_case_or_normalisation_are_different_accounts<B: Backend>(
+    backend: &B,
+) {
+    let (keys, _clock, _alice) = keys(backend).await;
+    let names = ["alice", "alice ", " alice", "Alice", "\u{e9}", "e\u{301}"];
+    let ids: Vec<AccountId> = names.iter().map(|n| AccountId::new(n).unwrap()).collect();
+    let password = |i: usize| format!("password number {i} of six");
+    for (i, id) in ids.iter().enumerate() {
+        // "alice" was made by `keys`.
+        if i > 0 {
+            keys.create_account(id, Expiry::Never)
+                .await
+                .unwrap_or_else(|e| panic!("create {:?}: {e}", names[i]));
+        }
+        keys.issue(id, NewToken::new(names[i], Scope::read_only()))
+            .await
+            .unwrap();
+    }
+    for (i, id) in ids.iter().enumerate() {
+        keys.set_password(id, &password(i)).await.unwrap();
+    }
+    for (i, name) in names.iter().enumerate() {
+        // Each lists its own primary key and its own token, nobody else's.
+        let listed = keys.tokens(&ids[i]).await.unwrap();
+        assert_eq!(listed.len(), 2, "{name:?} lists {listed:?}");
+        assert!(listed.iter().all(|t| t.account == ids[i]), "{name:?}");
+        assert_eq!(listed[1].description, *name);
+        // Its own password signs it in, as exactly the id asked; no other's does.
+        for (j, _) in names.iter().enumerate() {
+            let signed = keys.sign_in(name, &password(j)).await;
+            if i == j {
+                assert_eq!(signed.unwrap().as_str(), *name);
+            } else {
+                let denial = signed.unwrap_err();
+                assert_eq!(
+                    denial.reason(),
+                    &DenyReason::WrongPassword,
+                    "{name:?} with the password of {:?}",
+                    names[j]
+                );
+            }
+        }
+    }
+    // Removing one's password leaves every other's.
+    keys.remove_password(&ids[1]).await.unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let signed = keys.sign_in(name, &password(i)).await;
+        if i == 1 {
+            assert!(signed.is_err(), "{name:?} still signs in");
+        } else {
+            assert_eq!(signed.unwrap().as_str(), *name);
+        }
+    }
+    // A name that only looks like one of them is no account at all.
+    for ghost in ["alice  ", "ALICE", "alice\u{a0}"] {
+        let id = AccountId::new(ghost).unwrap();
+        assert_eq!(
+            keys.set_password(&id, "whatever it is").await.unwrap_err(),
+            Error::AccountNotFound,
+            "{ghost:?}"
+        );
+        assert!(keys.tokens(&id).await.unwrap().is_empty(), "{ghost:?}");
+        assert!(
+            keys.sign_in(ghost, &password(0)).await.is_err(),
+            "{ghost:?}"
+        );
+    }
+}
+
 async fn migrations_run_from_several_servers_at_once<B: Backend>(backend: &B) {
     // Several stores opening the same empty storage at once: each migrates, none fails,
     // and the schema is whole afterwards.
@@ -522,6 +600,281 @@ async fn migrations_run_from_several_servers_at_once<B: Backend>(backend: &B) {
         .build()
         .unwrap();
     assert_eq!(again.tokens(&alice).await.unwrap().len(), 1);
+}
+
+/// A store remembers the token keys it was used with, and a server whose key it has
+/// never seen (a lost key file, another server's own key) is refused as a whole, with
+/// the key version and both fingerprints; a rotation that keeps the old key among the
+/// previous ones works, and so does dropping the old key afterwards.
+async fn a_store_refuses_keys_it_was_never_used_with<B: Backend>(backend: &B) {
+    let first = Arc::new(backend.store().await);
+    // Another server on the same storage (the same store where nothing persists).
+    let server = || async {
+        if backend.persistent() {
+            Arc::new(backend.store().await)
+        } else {
+            Arc::clone(&first)
+        }
+    };
+    let with_keys = |store, current: TokenKey, previous: Vec<TokenKey>| {
+        Feedkey::builder(store, current)
+            .previous_keys(previous)
+            .build()
+            .unwrap()
+    };
+    let keys = with_keys(Arc::clone(&first), key(1), vec![]);
+    keys.check_keys().await.unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let t = keys
+        .issue(&alice, NewToken::new("ci", ci_scope()))
+        .await
+        .unwrap();
+    let request = api_key(t.token.expose_secret());
+
+    // The same key twice: fine.
+    let again = with_keys(server().await, key(1), vec![]);
+    again.check_keys().await.unwrap();
+    again
+        .authorize(&request, Action::Push, &PUSH)
+        .await
+        .unwrap();
+
+    // A new key alone on a used store: refused, naming both sides.
+    let refused = with_keys(server().await, key(2), vec![]).check_keys().await;
+    assert_eq!(
+        refused,
+        Err(KeyCheckError::UnknownKeys {
+            version: 2,
+            configured: key(2).fingerprint(),
+            stored: vec![(1, key(1).fingerprint())],
+        })
+    );
+    let text = refused.unwrap_err().to_string();
+    assert!(text.contains("version 2"), "{text}");
+    assert!(text.contains(&key(2).fingerprint().to_string()), "{text}");
+    assert!(text.contains(&key(1).fingerprint().to_string()), "{text}");
+
+    // A lost key file, replaced by a new key of the same version: refused.
+    let lost = TokenKey::new(1, &[0x55; 32]);
+    assert_eq!(
+        with_keys(server().await, lost.clone(), vec![])
+            .check_keys()
+            .await,
+        Err(KeyCheckError::Mismatch {
+            version: 1,
+            configured: lost.fingerprint(),
+            stored: key(1).fingerprint(),
+        })
+    );
+
+    // Rotation: key 2, with key 1 among the previous keys. Tokens keep working (and are
+    // rehashed under key 2).
+    let rotated = with_keys(server().await, key(2), vec![key(1)]);
+    rotated.check_keys().await.unwrap();
+    rotated
+        .authorize(&request, Action::Push, &PUSH)
+        .await
+        .unwrap();
+    let u = rotated
+        .issue(&alice, NewToken::new("after", ci_scope()))
+        .await
+        .unwrap();
+
+    // Key 1 retired afterwards: the store knows key 2.
+    let retired = with_keys(server().await, key(2), vec![]);
+    retired.check_keys().await.unwrap();
+    for token in [&t, &u] {
+        retired
+            .authorize(&api_key(token.token.expose_secret()), Action::Push, &PUSH)
+            .await
+            .unwrap();
+    }
+
+    // Another key of a version the store knows, current or previous: still refused.
+    assert!(matches!(
+        with_keys(server().await, lost.clone(), vec![])
+            .check_keys()
+            .await,
+        Err(KeyCheckError::Mismatch { version: 1, .. })
+    ));
+    assert!(matches!(
+        with_keys(server().await, key(3), vec![TokenKey::new(2, &[0x66; 32])])
+            .check_keys()
+            .await,
+        Err(KeyCheckError::Mismatch { version: 2, .. })
+    ));
+
+    // The ledger itself: insert-if-absent, the first fingerprint wins, also when several
+    // servers race to remember one version.
+    let ledger = server().await;
+    let mut remembered = ledger.key_fingerprints().await.unwrap();
+    remembered.sort_unstable();
+    assert_eq!(
+        remembered,
+        vec![(1, key(1).fingerprint()), (2, key(2).fingerprint())]
+    );
+    let candidates: Vec<_> = (0..4u8)
+        .map(|n| TokenKey::new(9, &[n; 32]).fingerprint())
+        .collect();
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(server().await);
+    }
+    let races: Vec<_> = stores
+        .into_iter()
+        .zip(candidates.clone())
+        .map(|(store, fingerprint)| {
+            tokio::spawn(async move { store.remember_key(9, fingerprint).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for race in races {
+        winners.push(race.await.unwrap().unwrap());
+    }
+    let winner = winners[0];
+    assert!(candidates.contains(&winner));
+    assert!(winners.iter().all(|w| *w == winner), "{winners:?}");
+    assert_eq!(ledger.remember_key(9, candidates[3]).await, Ok(winner));
+}
+
+/// A MySQL/MariaDB database made before account ids compared byte for byte (its ids in
+/// `utf8mb4_bin`, which ignores trailing spaces) is migrated with its rows and its
+/// foreign key, also after a migration that a crash cut short.
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_database_from_before_byte_comparison_is_migrated() {
+    use sqlx::{AssertSqlSafe, Row};
+
+    let Some(server) = server::Server::new("FEEDKEY_TEST_MYSQL_URL").await else {
+        return;
+    };
+    let exec = |sql: &'static str| {
+        let url = server.url.clone();
+        async move {
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    };
+    let collation_and_fk = || {
+        let url = server.url.clone();
+        async move {
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let collations: Vec<String> = sqlx::query(
+                "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME, ' ', COLLATION_NAME) \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+                 AND ((TABLE_NAME = 'feedkey_accounts' AND COLUMN_NAME = 'id') \
+                 OR (TABLE_NAME = 'feedkey_tokens' AND COLUMN_NAME = 'account')) \
+                 ORDER BY TABLE_NAME",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get(0).unwrap())
+            .collect();
+            let fks: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = DATABASE() \
+                 AND CONSTRAINT_NAME = 'feedkey_tokens_account_fk'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+            pool.close().await;
+            (collations, fks)
+        }
+    };
+    // Today's schema, with alice and a token; then set back to version 2.
+    let keys = Feedkey::builder(server.store().await, key(1))
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    keys.issue(&alice, NewToken::new("ci", ci_scope()))
+        .await
+        .unwrap();
+    exec("ALTER TABLE feedkey_tokens DROP FOREIGN KEY feedkey_tokens_account_fk").await;
+    exec("ALTER TABLE feedkey_accounts MODIFY id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL").await;
+    exec("ALTER TABLE feedkey_tokens MODIFY account VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL").await;
+    exec("ALTER TABLE feedkey_tokens ADD CONSTRAINT feedkey_tokens_account_fk FOREIGN KEY (account) REFERENCES feedkey_accounts (id)").await;
+    exec("DELETE FROM feedkey_schema WHERE version >= 3").await;
+    exec("DROP TABLE feedkey_keys").await;
+    let (collations, fks) = collation_and_fk().await;
+    assert!(
+        collations.iter().all(|c| c.ends_with(" utf8mb4_bin")),
+        "{collations:?}"
+    );
+    assert_eq!(fks, 1);
+    // Through the old hole: a token issued to "alice ", stored under that name.
+    let spaced = AccountId::new("alice ").unwrap();
+    let stray = keys
+        .issue(&spaced, NewToken::new("stray", ci_scope()))
+        .await
+        .unwrap();
+    // The old collation hands it out with alice's tokens.
+    let stored = keys.store().account_tokens(&alice).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    drop(keys);
+
+    // Connecting migrates it.
+    let keys = Feedkey::builder(server.store().await, key(1))
+        .passwords(PasswordConfig::insecure_fast_for_tests())
+        .build()
+        .unwrap();
+    let (collations, fks) = collation_and_fk().await;
+    assert!(
+        collations
+            .iter()
+            .all(|c| c.ends_with("_bin") && !c.ends_with(" utf8mb4_bin")),
+        "{collations:?}"
+    );
+    assert_eq!(fks, 1);
+    // The stray token is revoked, and kept as alice's for the audit.
+    assert_eq!(keys.tokens(&alice).await.unwrap().len(), 2);
+    let denial = keys
+        .authorize(&api_key(stray.token.expose_secret()), Action::Push, &PUSH)
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason(), &DenyReason::Revoked);
+    let kept = keys
+        .store()
+        .token(&stray.token.id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.record.account, alice);
+    assert!(keys.tokens(&spaced).await.unwrap().is_empty());
+    assert!(
+        keys.store()
+            .account_tokens(&spaced)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    keys.create_account(&spaced, Expiry::Never).await.unwrap();
+    assert_eq!(keys.tokens(&spaced).await.unwrap().len(), 1);
+    assert_eq!(keys.tokens(&alice).await.unwrap().len(), 2);
+    drop(keys);
+
+    // A migration cut short after dropping the foreign key runs again.
+    exec("ALTER TABLE feedkey_tokens DROP FOREIGN KEY feedkey_tokens_account_fk").await;
+    exec("DELETE FROM feedkey_schema WHERE version >= 3").await;
+    let keys = Feedkey::builder(server.store().await, key(1))
+        .build()
+        .unwrap();
+    assert_eq!(collation_and_fk().await.1, 1);
+    assert_eq!(keys.tokens(&spaced).await.unwrap().len(), 1);
+    assert_eq!(keys.tokens(&alice).await.unwrap().len(), 2);
+    let primary = keys.tokens(&spaced).await.unwrap().remove(0);
+    assert_eq!(primary.status, TokenStatus::Active);
+    server.cleanup().await;
 }
 
 macro_rules! conformance {
@@ -586,4 +939,13 @@ conformance!(
     bad_rows_are_typed_errors_never_allows,
     store_writes_are_compare_and_swap,
     migrations_run_from_several_servers_at_once,
+    a_revoked_parent_ends_its_children_on_every_path,
+    a_regenerated_primary_key_ends_its_children,
+    a_refreshed_parent_ends_its_children_when_its_window_closes,
+    a_narrowed_parent_network_binds_its_children_on_every_path,
+    an_idle_parent_derives_nothing_on_either_path,
+    a_refresh_that_loses_a_race_says_so,
+    expiries_every_store_can_hold_are_the_only_ones_accepted,
+    ids_differing_in_spaces_case_or_normalisation_are_different_accounts,
+    a_store_refuses_keys_it_was_never_used_with,
 );

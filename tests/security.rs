@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{START, api_key, basic, key, world};
-use feedkey::store::BackendError;
+use feedkey::store::{BackendError, KeyCheckError, KeyFingerprint, KeyLedger};
 use feedkey::time::OffsetDateTime;
 use feedkey::{
     AccountId, AccountRecord, Action, CredentialError, DenyReason, DenyStatus, Error, Expiry,
     Feedkey, ManualClock, MemoryStore, NewToken, PasswordConfig, Request, Scope, StoreError,
-    StoredToken, Target, TokenId, TokenParseError, TokenRecord, TokenStore,
+    StoredToken, Target, TokenId, TokenKey, TokenParseError, TokenRecord, TokenStore,
 };
 use tokio::sync::Barrier;
 
@@ -170,46 +170,67 @@ async fn no_secret_shows_in_debug_display_or_serde() {
 async fn a_new_key_verifies_old_tokens_and_rehashes_them() {
     let store = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(START);
-    let old = Feedkey::builder(Arc::clone(&store), key(1))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let with_keys = |current: u32, previous: &[u32]| {
+        Feedkey::builder(Arc::clone(&store), key(current))
+            .previous_keys(previous.iter().map(|v| key(*v)).collect())
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    let old = with_keys(1, &[]);
+    old.check_keys().await.unwrap();
     let alice = AccountId::new("alice").unwrap();
     old.create_account(&alice, Expiry::Never).await.unwrap();
     let t = old
         .issue(&alice, NewToken::new("r", Scope::read_only()))
         .await
         .unwrap();
+    // Never used while both keys are configured: it stays hashed under key 1.
+    let forgotten = old
+        .issue(&alice, NewToken::new("forgotten", Scope::read_only()))
+        .await
+        .unwrap();
     let request = api_key(t.token.expose_secret());
     let target = Target::feed("f");
 
-    // The new key alone cannot verify it: a key is needed, a database copy is not enough.
-    let new_only = Feedkey::builder(Arc::clone(&store), key(2))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let denial = new_only
-        .authorize(&request, Action::Read, &target)
-        .await
-        .unwrap_err();
-    assert_eq!(denial.reason(), &DenyReason::UnknownKey);
+    // The new key alone cannot verify them: a key is needed, a database copy is not
+    // enough. Such a server is refused as a whole, before any token is looked at.
+    assert_eq!(
+        with_keys(2, &[]).check_keys().await,
+        Err(KeyCheckError::UnknownKeys {
+            version: 2,
+            configured: key(2).fingerprint(),
+            stored: vec![(1, key(1).fingerprint())],
+        })
+    );
 
     // The ring {2 current, 1 previous} verifies it and rehashes it under key 2...
-    let ring = Feedkey::builder(Arc::clone(&store), key(2))
-        .previous_keys(vec![key(1)])
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let ring = with_keys(2, &[1]);
+    ring.check_keys().await.unwrap();
     ring.authorize(&request, Action::Read, &target)
         .await
         .unwrap();
     let stored = store.token(&t.token.id()).await.unwrap().unwrap();
     assert_eq!(stored.record.secret_hash.key_version(), 2);
-    // ... so that key 1 can be retired.
-    new_only
+    // ... so that key 1 can be retired: the store now knows key 2.
+    let retired = with_keys(2, &[]);
+    retired.check_keys().await.unwrap();
+    retired
         .authorize(&request, Action::Read, &target)
         .await
         .unwrap();
+    // A token still hashed under the retired key is refused on its own, as hashed under a
+    // key this server does not have.
+    let denial = retired
+        .authorize(
+            &api_key(forgotten.token.expose_secret()),
+            Action::Read,
+            &target,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason(), &DenyReason::UnknownKey);
+    assert_eq!(denial.status(), DenyStatus::Unauthorized);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,6 +310,15 @@ struct BrokenStore(MemoryStore);
 #[derive(Debug, thiserror::Error)]
 #[error("connection reset")]
 struct Reset;
+
+impl KeyLedger for BrokenStore {
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        self.0.key_fingerprints().await
+    }
+    async fn remember_key(&self, v: u32, f: KeyFingerprint) -> Result<KeyFingerprint, StoreError> {
+        self.0.remember_key(v, f).await
+    }
+}
 
 impl TokenStore for BrokenStore {
     async fn insert_account(&self, a: AccountRecord, p: TokenRecord) -> Result<(), StoreError> {
@@ -742,6 +772,8 @@ async fn no_debug_output_shows_the_secret_bytes_in_hex_or_as_an_array() {
 struct SlowStore {
     inner: MemoryStore,
     turns: std::sync::atomic::AtomicUsize,
+    /// How many of the next reads of the key ledger fail.
+    failing_key_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl SlowStore {
@@ -749,6 +781,22 @@ impl SlowStore {
         for _ in 0..self.turns.fetch_add(1, Ordering::Relaxed) % 3 {
             tokio::task::yield_now().await;
         }
+    }
+}
+
+impl KeyLedger for SlowStore {
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        let failing = &self.failing_key_reads;
+        if failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Backend(BackendError::new(Reset)));
+        }
+        self.inner.key_fingerprints().await
+    }
+    async fn remember_key(&self, v: u32, f: KeyFingerprint) -> Result<KeyFingerprint, StoreError> {
+        self.inner.remember_key(v, f).await
     }
 }
 
@@ -817,6 +865,115 @@ async fn key_change() -> (Shared, Shared, AccountId) {
     let alice = AccountId::new("alice").unwrap();
     old.create_account(&alice, Expiry::Never).await.unwrap();
     (Arc::new(old), Arc::new(new), alice)
+}
+
+#[tokio::test]
+async fn a_store_failure_during_the_key_check_is_not_kept_and_a_refusal_is() {
+    let store = Arc::new(SlowStore::default());
+    let keys = Feedkey::builder(Arc::clone(&store), key(1))
+        .build()
+        .unwrap();
+    store.failing_key_reads.store(1, Ordering::SeqCst);
+    assert!(matches!(
+        keys.check_keys().await,
+        Err(KeyCheckError::Store(StoreError::Backend(_)))
+    ));
+    // Asked again: the store answers this time, and remembers key 1.
+    keys.check_keys().await.unwrap();
+    assert_eq!(
+        store.key_fingerprints().await.unwrap(),
+        vec![(1, key(1).fingerprint())]
+    );
+    // A definitive answer is kept: a server refused once stays refused, even if the
+    // store could no longer be asked.
+    let lost = Feedkey::builder(Arc::clone(&store), TokenKey::new(1, &[0x55; 32]))
+        .build()
+        .unwrap();
+    let refused = lost.check_keys().await.unwrap_err();
+    assert!(matches!(
+        refused,
+        KeyCheckError::Mismatch { version: 1, .. }
+    ));
+    store.failing_key_reads.store(1, Ordering::SeqCst);
+    assert_eq!(lost.check_keys().await, Err(refused));
+    keys.check_keys().await.unwrap();
+    assert_eq!(store.failing_key_reads.load(Ordering::SeqCst), 1);
+}
+
+/// A server whose key the store has
+/// never seen refuses every request and every management call, with 503, and writes
+/// nothing.
+#[tokio::test]
+async fn a_server_with_the_wrong_key_refuses_every_call_with_503() {
+    let store = Arc::new(MemoryStore::new());
+    let good = Feedkey::builder(Arc::clone(&store), key(1))
+        .passwords(PasswordConfig::insecure_fast_for_tests())
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    let primary = good.create_account(&alice, Expiry::Never).await.unwrap();
+    good.set_password(&alice, "hunter2-hunter2").await.unwrap();
+    let lost_key = TokenKey::new(1, &[0x55; 32]);
+    let lost = Feedkey::builder(Arc::clone(&store), lost_key.clone())
+        .passwords(PasswordConfig::insecure_fast_for_tests())
+        .build()
+        .unwrap();
+    let expected = KeyCheckError::Mismatch {
+        version: 1,
+        configured: lost_key.fingerprint(),
+        stored: key(1).fingerprint(),
+    };
+    let request = api_key(primary.token.expose_secret());
+    for denial in [
+        lost.authorize(&request, Action::Read, &Target::feed("f"))
+            .await
+            .unwrap_err(),
+        lost.authenticate(&request).await.unwrap_err(),
+        lost.authorize(
+            &basic("alice", "hunter2-hunter2"),
+            Action::Read,
+            &Target::feed("f"),
+        )
+        .await
+        .unwrap_err(),
+        lost.sign_in("alice", "hunter2-hunter2").await.unwrap_err(),
+    ] {
+        assert_eq!(
+            denial.reason(),
+            &DenyReason::KeyMismatch(expected.clone()),
+            "{denial}"
+        );
+        assert_eq!(denial.status(), DenyStatus::Unavailable);
+    }
+    let bob = AccountId::new("bob").unwrap();
+    let refused = Error::KeyMismatch(expected);
+    assert_eq!(
+        lost.create_account(&bob, Expiry::Never).await.unwrap_err(),
+        refused
+    );
+    assert_eq!(lost.tokens(&alice).await.unwrap_err(), refused);
+    assert_eq!(
+        lost.issue(&alice, NewToken::new("x", Scope::read_only()))
+            .await
+            .unwrap_err(),
+        refused
+    );
+    assert_eq!(
+        lost.regenerate_primary(&alice, Expiry::Never)
+            .await
+            .unwrap_err(),
+        refused
+    );
+    // Nothing was written: no bob, alice's tokens and key as they were.
+    assert!(good.tokens(&bob).await.unwrap().is_empty());
+    assert_eq!(good.tokens(&alice).await.unwrap().len(), 1);
+    good.authorize(&request, Action::Read, &Target::feed("f"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key_fingerprints().await.unwrap(),
+        vec![(1, key(1).fingerprint())]
+    );
 }
 
 /// How many tasks use a token at once in the race tests.
