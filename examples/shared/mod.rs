@@ -161,6 +161,9 @@ pub async fn first_start<S: feedkey::TokenStore>(
     keys: &Feedkey<S>,
     owner: &AccountId,
 ) -> Result<Option<feedkey::IssuedToken>, feedkey::Error> {
+    // A key file that went missing, or another server's key, stops the start here with
+    // the key version and both fingerprints, rather than answering every token 401.
+    keys.check_keys().await?;
     match keys.create_account(owner, feedkey::Expiry::Never).await {
         Ok(primary) => Ok(Some(primary)),
         Err(feedkey::Error::AccountExists) => Ok(None),
