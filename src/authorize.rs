@@ -29,7 +29,6 @@ impl From<OutOfScope> for DenyReason {
             OutOfScope::Feed => DenyReason::FeedOutOfScope,
             OutOfScope::Package => DenyReason::PackageOutOfScope,
             OutOfScope::PackageRequired => DenyReason::PackageRequired,
-            OutOfScope::Network => DenyReason::AddressNotAllowed,
         }
     }
 }
@@ -70,6 +69,9 @@ pub(crate) struct Proven {
     pub stored: StoredToken,
     pub parent: Option<StoredToken>,
     pub previous_secret: bool,
+    /// The stamp of the secret presented ([`liveness::current_secret_set_at`]): what a
+    /// child derived with it records as derived under.
+    pub secret_set_at: Option<time::OffsetDateTime>,
 }
 
 impl<S: TokenStore> Feedkey<S> {
@@ -255,13 +257,13 @@ impl<S: TokenStore> Feedkey<S> {
         }
         record
             .scope
-            .check(action, target, client)
+            .check(action, target)
             .map_err(|out| Denial::for_record(out.into(), record))?;
         if let Some(parent) = &proven.parent {
             parent
                 .record
                 .scope
-                .check(action, target, client)
+                .check(action, target)
                 .map_err(|_| Denial::for_record(DenyReason::ParentOutOfScope, record))?;
         }
         Ok(Grant::token(proven.stored.record, proven.previous_secret))
@@ -296,12 +298,18 @@ impl<S: TokenStore> Feedkey<S> {
         let record = &stored.record;
         // The clock is read only once the secret matched, so that an unknown id and a
         // wrong secret do the same work.
-        let (previous_secret, now) = match verified.matched {
-            Matched::Current => (false, self.clock.now()),
+        let (previous_secret, secret_set_at, now) = match verified.matched {
+            Matched::Current => (
+                false,
+                liveness::current_secret_set_at(record),
+                self.clock.now(),
+            ),
             Matched::Retired(i) => {
                 let now = self.clock.now();
                 match record.retired.get(i) {
-                    Some(r) if now < r.works_until => (true, now),
+                    Some(r) if now < r.works_until => {
+                        (true, liveness::retired_secret_set_at(record, i), now)
+                    }
                     Some(r) if now < r.kept_until => {
                         Box::pin(self.on_reuse(&stored, client)).await;
                         return Err(Denial::for_record(DenyReason::RetiredSecretReused, record));
@@ -337,6 +345,7 @@ impl<S: TokenStore> Feedkey<S> {
             stored,
             parent,
             previous_secret,
+            secret_set_at,
         })
     }
 

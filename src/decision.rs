@@ -57,15 +57,20 @@ impl<'a> Target<'a> {
     pub const MAX_PACKAGE_ID_LEN: usize = 512;
 
     /// Whether the target's names are within bounds (the feed a valid feed name's length,
-    /// the package id at most [`Self::MAX_PACKAGE_ID_LEN`] bytes, neither empty), and the
-    /// package id is not a path's parent step (`..`, or ending in `/..`): no registry's
-    /// naming rules allow one, and a glob matcher built for paths reads it as a directory
-    /// step rather than as a name, so it is refused before any pattern sees it.
+    /// the package id at most [`Self::MAX_PACKAGE_ID_LEN`] bytes, neither empty), the
+    /// package id is printable ASCII (`!` to `~`: no space, control or non-ASCII
+    /// character, as npm's and cargo's naming rules require; NuGet's Unicode ids, which
+    /// NuGet compares under Unicode case rules, are refused rather than folded by a rule
+    /// that could match more than the registry's), and it is not a path's parent step
+    /// (`..`, or ending in `/..`): no registry's naming rules allow one, and a glob
+    /// matcher built for paths reads it as a directory step rather than as a name, so it
+    /// is refused before any pattern sees it.
     pub(crate) fn is_well_formed(&self) -> bool {
         let feed_ok = !self.feed.is_empty() && self.feed.len() <= crate::FeedName::MAX_LEN;
         let package_ok = self.package.is_none_or(|(id, _)| {
             !id.is_empty()
                 && id.len() <= Self::MAX_PACKAGE_ID_LEN
+                && id.bytes().all(|b| b.is_ascii_graphic())
                 && id != ".."
                 && !id.ends_with("/..")
         });
@@ -199,8 +204,9 @@ pub enum DenyReason {
     /// feed's listing).
     #[error("package out of scope")]
     PackageOutOfScope,
-    /// The target names an empty or over-long feed or package id, or a package id that
-    /// is a path's parent step (`..`).
+    /// The target names an empty or over-long feed or package id, a package id with a
+    /// character other than printable ASCII, or a package id that is a path's parent
+    /// step (`..`).
     #[error("malformed target")]
     InvalidTarget,
     /// The action needs a package id and the target has none.

@@ -66,7 +66,7 @@ pub(crate) fn check(
     if parent.record.parent.is_some() {
         return Err(Dead::ParentGone);
     }
-    if renewed_since(&parent.record, record.created_at, now) {
+    if renewed_since(&parent.record, record.parent_secret_set_at, now) {
         return Err(Dead::ParentRenewed);
     }
     Ok(())
@@ -100,50 +100,56 @@ fn own(token: &StoredToken, policy: &LifetimePolicy, now: OffsetDateTime) -> Res
     Ok(())
 }
 
-/// Whether `parent` was given a new secret at or after `child_created` and that
-/// secret's overlap window has closed at `now`. A parent whose retired-secret history is
-/// full back past the child's birth may have lost the entry that tells: it counts as
-/// renewed (the safe answer).
+/// Whether `parent` was given a new secret after the one set at `derived_under` (when the
+/// child was derived; `None`: the parent's first secret) and that renewal's overlap
+/// window has closed at `now`. Only the parent's own renewal stamps are compared, which
+/// strictly increase (see [`renewal_time`]), never clocks of different processes: a
+/// child derived while a renewal was under way, or on a server whose clock runs ahead,
+/// is still ended by it.
 ///
-/// Ties are settled where the times are made: a renewal is stamped after any child
-/// derived before it, and a child after any renewal before it (see [`renewal_time`] and
-/// [`birth_time`]), so `>=` here reads "after".
-fn renewed_since(parent: &TokenRecord, child_created: OffsetDateTime, now: OffsetDateTime) -> bool {
-    let after = |r: &&crate::record::RetiredSecret| r.retired_at >= child_created;
+/// A parent whose retired-secret history is full back past that secret may have lost
+/// the entry that tells: it counts as renewed (the safe answer). Entries dropped for age
+/// are kept while a child could live ([`keep_retired`]).
+fn renewed_since(
+    parent: &TokenRecord,
+    derived_under: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> bool {
+    let later = |r: &&crate::record::RetiredSecret| derived_under.is_none_or(|g| r.retired_at > g);
     let closed = parent
         .retired
         .iter()
-        .filter(after)
+        .filter(later)
         .any(|r| now >= r.works_until);
     let history_lost = parent.retired.len() >= MAX_RETIRED_SECRETS
-        && parent.retired.last().is_some_and(|r| after(&r));
+        && parent.retired.last().is_some_and(|r| later(&r));
     closed || history_lost
 }
 
 /// When a renewal of `record`'s secret at `now` is stamped: `now`, or just after its last
-/// renewal when the clock has not moved on, so that a child derived in between (stamped
-/// by [`birth_time`]) is seen as derived before this one.
+/// renewal when the clock has not moved on (or went back), so that each renewal of a
+/// token is stamped later than the one before.
 pub(crate) fn renewal_time(record: &TokenRecord, now: OffsetDateTime) -> OffsetDateTime {
     match record.retired.first() {
-        Some(last) => now.max(
-            last.retired_at
-                .saturating_add(time::Duration::nanoseconds(2)),
-        ),
+        Some(last) => now.max(last.retired_at.saturating_add(time::Duration::nanoseconds(1))),
         None => now,
     }
 }
 
-/// When a child of `parent` derived at `now` is born: `now`, or just after the parent's
-/// last renewal when the clock has not moved on, so that the renewal is not taken for one
-/// that came after the child.
-pub(crate) fn birth_time(parent: &TokenRecord, now: OffsetDateTime) -> OffsetDateTime {
-    match parent.retired.first() {
-        Some(last) => now.max(
-            last.retired_at
-                .saturating_add(time::Duration::nanoseconds(1)),
-        ),
-        None => now,
-    }
+/// The stamp of `record`'s current secret: when it was set by a renewal (the newest
+/// retired secret's `retired_at`), or `None` for the secret it was issued with. A child
+/// derived under this secret records it as [`TokenRecord::parent_secret_set_at`].
+pub(crate) fn current_secret_set_at(record: &TokenRecord) -> Option<OffsetDateTime> {
+    record.retired.first().map(|r| r.retired_at)
+}
+
+/// The stamp of the retired secret in slot `slot` of `record` (the secret that renewal
+/// `slot` retired was set by renewal `slot + 1`, or at issue when there is none).
+pub(crate) fn retired_secret_set_at(record: &TokenRecord, slot: usize) -> Option<OffsetDateTime> {
+    record
+        .retired
+        .get(slot.saturating_add(1))
+        .map(|r| r.retired_at)
 }
 
 /// Whether a retired secret must still be kept at `now`: for reuse detection until its
@@ -205,6 +211,7 @@ mod tests {
             expires_at: None,
             revoked_at: None,
             parent: parent.map(|p| TokenId::from_bytes([p; 16])),
+            parent_secret_set_at: None,
             retired: Vec::new(),
             revision: 1,
         }
@@ -246,6 +253,8 @@ mod tests {
             r.retired = vec![retired(later - Duration::minutes(1), Duration::ZERO)]
         });
         let renewed_before = change(&parent, &|r| r.retired = vec![retired(T0, Duration::ZERO)]);
+        // A child derived under the secret that renewal set.
+        let younger_child = change(&child, &|r| r.parent_secret_set_at = Some(T0));
         let overlapping = change(&parent, &|r| {
             r.retired = vec![retired(later - Duration::minutes(1), Duration::minutes(10))]
         });
@@ -272,7 +281,6 @@ mod tests {
                 None,
                 Err(Dead::Expired),
             ),
-            ("idle, never used", parent.clone(), None, None, Ok(())),
             (
                 "a child of a live parent",
                 child.clone(),
@@ -323,8 +331,15 @@ mod tests {
                 Err(Dead::ParentRenewed),
             ),
             (
-                "a child derived after the parent's renewal",
+                "a child derived before the parent's renewal",
                 child.clone(),
+                None,
+                Some(renewed_before.clone()),
+                Err(Dead::ParentRenewed),
+            ),
+            (
+                "a child derived after the parent's renewal",
+                younger_child.clone(),
                 None,
                 Some(renewed_before),
                 Ok(()),
@@ -404,24 +419,44 @@ mod tests {
     }
 
     #[test]
-    fn renewals_and_births_at_one_instant_keep_their_order() {
+    fn renewals_are_ordered_by_their_own_stamps_not_by_clocks() {
+        let policy = LifetimePolicy::default();
         let mut parent = record(1, TokenKind::Scoped, None);
-        // Derived, then renewed, at one instant: the child is older.
-        let born = birth_time(&parent, T0);
-        let renewed = renewal_time(&parent, T0);
-        assert!(renewed >= born);
-        parent.retired.insert(0, retired(renewed, Duration::ZERO));
-        // Derived after that renewal at the same instant: the child is younger.
-        let born_after = birth_time(&parent, T0);
-        assert!(born_after > renewed);
-        // Renewed again at the same instant: after that child.
-        let again = renewal_time(&parent, T0);
-        assert!(again >= born_after);
-        // A clock that moved on is used as it is.
-        assert_eq!(
-            birth_time(&parent, T0 + Duration::seconds(1)),
-            T0 + Duration::seconds(1)
-        );
+        let mut child = record(2, TokenKind::Derived, Some(1));
+        // Derived under the first secret, by a server whose clock runs an hour ahead.
+        child.created_at = T0 + Duration::hours(1);
+        child.parent_secret_set_at = current_secret_set_at(&parent);
+        // Renewed at the same instant, and again with the clock gone back: each stamp
+        // is later than the last all the same.
+        let first = renewal_time(&parent, T0);
+        parent.retired.insert(0, retired(first, Duration::ZERO));
+        let second = renewal_time(&parent, T0 - Duration::seconds(5));
+        assert!(second > first);
+        let (child, parent) = (stored(child, None), stored(parent, None));
+        assert_eq!(check(&child, Some(&parent), &policy, T0), Err(Dead::ParentRenewed));
+        // A child derived under the renewed secret, at that same instant, lives.
+        let mut young = record(3, TokenKind::Derived, Some(1));
+        young.parent_secret_set_at = current_secret_set_at(&parent.record);
+        assert_eq!(check(&stored(young, None), Some(&parent), &policy, T0), Ok(()));
+    }
+
+    #[test]
+    fn a_child_derived_with_a_retired_secret_lives_until_its_window_closes() {
+        let policy = LifetimePolicy::default();
+        let mut parent = record(1, TokenKind::Scoped, None);
+        parent.retired = vec![
+            retired(T0 + Duration::minutes(2), Duration::minutes(10)),
+            retired(T0 + Duration::minutes(1), Duration::ZERO),
+        ];
+        // Presented the secret in slot 0 (set by the renewal in slot 1).
+        let mut child = record(2, TokenKind::Derived, Some(1));
+        child.parent_secret_set_at = retired_secret_set_at(&parent, 0);
+        assert_eq!(child.parent_secret_set_at, Some(T0 + Duration::minutes(1)));
+        let (child, parent) = (stored(child, None), stored(parent, None));
+        let closes = T0 + Duration::minutes(12);
+        let before = closes - Duration::nanoseconds(1);
+        assert_eq!(check(&child, Some(&parent), &policy, before), Ok(()));
+        assert_eq!(check(&child, Some(&parent), &policy, closes), Err(Dead::ParentRenewed));
     }
 
     #[test]

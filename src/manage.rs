@@ -1,5 +1,7 @@
 //! The management API: what a "my tokens" page calls.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -312,6 +314,7 @@ impl<S: TokenStore> Feedkey<S> {
             expires_at,
             revoked_at: None,
             parent: None,
+            parent_secret_set_at: None,
             retired: Vec::new(),
             revision: 1,
         };
@@ -416,6 +419,7 @@ impl<S: TokenStore> Feedkey<S> {
             expires_at,
             revoked_at: None,
             parent: None,
+            parent_secret_set_at: None,
             retired: Vec::new(),
             revision: 1,
         };
@@ -709,17 +713,19 @@ impl<S: TokenStore> Feedkey<S> {
     ) -> Result<TokenInfo, Error> {
         self.keys_ready().await?;
         let now = self.now();
+        // A derived token's parent, read before the edit, so that nothing can fail once
+        // the edit is written (a parent never changes).
+        let parent = match self.owned(account, id).await?.record.parent {
+            Some(parent) => self.store.token(&parent).await?,
+            None => None,
+        };
         let (record, stored, ()) = self
             .update_token_with(account, id, false, |stored| {
                 Ok((self.edited(&stored.record, &edit, now)?, ()))
             })
             .await?;
         self.audit_event(AuditKind::Edited, account, Some(id));
-        self.info(&StoredToken {
-            record: Arc::new(record),
-            last_used_at: stored.last_used_at,
-        })
-        .await
+        Ok(self.info_of(record, stored.last_used_at, parent.as_ref()))
     }
 
     /// `record` with `edit` applied, if the edit is allowed.
@@ -789,7 +795,8 @@ impl<S: TokenStore> Feedkey<S> {
             .prove_token(parent)
             .await
             .map_err(|d| Error::Denied(Box::new(d)))?;
-        self.derive_from(&proven.stored, child).await
+        self.derive_from(&proven.stored, proven.secret_set_at, child)
+            .await
     }
 
     /// Mints a child of one of the account's tokens, from the management page. Same
@@ -818,12 +825,16 @@ impl<S: TokenStore> Feedkey<S> {
                 return Err(Error::TokenNotFound);
             }
         }
-        self.derive_from(&stored, child).await
+        let under = liveness::current_secret_set_at(&stored.record);
+        self.derive_from(&stored, under, child).await
     }
 
+    /// Mints a child of `parent`, derived under the parent secret stamped `under` (see
+    /// [`TokenRecord::parent_secret_set_at`]).
     async fn derive_from(
         &self,
         parent: &StoredToken,
+        under: Option<OffsetDateTime>,
         child: NewChild,
     ) -> Result<IssuedToken, Error> {
         let p = &parent.record;
@@ -836,9 +847,6 @@ impl<S: TokenStore> Feedkey<S> {
         let expires_at = self
             .policy
             .child_expiry(now, child.lifetime, p.expires_at)?;
-        // Stamped after the parent's last renewal, so that renewal is never taken for one
-        // that came after the child (see `liveness::birth_time`).
-        let created_at = liveness::birth_time(p, now);
         let (id, token, secret_hash) = self.mint()?;
         let record = TokenRecord {
             id,
@@ -847,10 +855,11 @@ impl<S: TokenStore> Feedkey<S> {
             description: child.description,
             scope: child.scope,
             secret_hash,
-            created_at,
+            created_at: now,
             expires_at: Some(expires_at),
             revoked_at: None,
             parent: Some(p.id),
+            parent_secret_set_at: under,
             retired: Vec::new(),
             revision: 1,
         };
@@ -892,14 +901,24 @@ impl<S: TokenStore> Feedkey<S> {
     pub async fn all_expiring_within(&self, within: Duration) -> Result<Vec<TokenInfo>, Error> {
         self.keys_ready().await?;
         let now = self.now();
-        let mut tokens = Vec::new();
-        for t in self
+        let expiring = self
             .store
             .tokens_expiring(now, now.saturating_add(within))
-            .await?
-        {
-            tokens.push(self.info(&t).await?);
+            .await?;
+        // Each parent read once, however many of its children expire.
+        let mut parents: HashMap<TokenId, Option<StoredToken>> = HashMap::new();
+        for id in expiring.iter().filter_map(|t| t.record.parent) {
+            if let Entry::Vacant(slot) = parents.entry(id) {
+                slot.insert(self.store.token(&id).await?);
+            }
         }
+        let tokens: Vec<TokenInfo> = expiring
+            .iter()
+            .map(|t| {
+                let parent = t.record.parent.and_then(|p| parents.get(&p)?.as_ref());
+                self.info_with(t, parent)
+            })
+            .collect();
         if self.audit.enabled() {
             let mut accounts: Vec<&AccountId> = tokens.iter().map(|t| &t.account).collect();
             accounts.sort();

@@ -161,6 +161,11 @@ pub struct TokenRecord {
     pub revoked_at: Option<OffsetDateTime>,
     /// The token it was derived from, for a derived token.
     pub parent: Option<TokenId>,
+    /// For a derived token: the parent's secret it was derived under, named by when that
+    /// secret was set (the `retired_at` of the parent's newest retired secret then), or
+    /// `None` when the parent had not been given a new secret since it was issued. A
+    /// renewal of the parent after that secret ends the child. Never changes.
+    pub parent_secret_set_at: Option<OffsetDateTime>,
     /// Secrets replaced by refreshes, newest first, at most [`MAX_RETIRED_SECRETS`].
     pub retired: Vec<RetiredSecret>,
     /// Bumped on every change; a store refuses an update made from an older revision.

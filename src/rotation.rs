@@ -34,8 +34,14 @@ impl RotationPolicy {
     /// The longest overlap a refresh may ask for.
     pub const MAX_OVERLAP: Duration = Duration::days(30);
 
-    /// Remember retired secrets for `keep` after they stop working (zero: forget them
-    /// at once, and detect no reuse), at most [`Self::MAX_KEEP_RETIRED_FOR`].
+    /// Detect the reuse of retired secrets for `keep` after they stop working (zero:
+    /// detect no reuse), at most [`Self::MAX_KEEP_RETIRED_FOR`]. A retired secret's hash
+    /// may stay in the record a little longer, for as long as a token derived before its
+    /// retirement could live ([`LifetimePolicy::max_child_lifetime`]), so that the
+    /// renewal that ended such a child is not forgotten; a use of it then is denied as a
+    /// wrong secret, not as reuse.
+    ///
+    /// [`LifetimePolicy::max_child_lifetime`]: crate::LifetimePolicy::max_child_lifetime
     #[must_use]
     pub fn keep_retired_for(mut self, keep: Duration) -> Self {
         self.keep_retired_for = keep.clamp(Duration::ZERO, Self::MAX_KEEP_RETIRED_FOR);

@@ -8,10 +8,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use std::net::IpAddr;
 
 use crate::decision::{Action, Target};
 use crate::network::Networks;
@@ -41,8 +40,10 @@ pub enum ScopeError {
     /// Too many package patterns in one scope.
     #[error("a scope names at most {max} package ids or globs", max = PackageSet::MAX_PATTERNS)]
     TooManyPackages,
-    /// A package pattern is empty, too long or has a space or control character.
-    #[error("invalid package pattern {0:?}: 1 to {max} characters, no spaces or control characters", max = PackagePattern::MAX_LEN)]
+    /// A package pattern is empty, too long, or has a character other than printable
+    /// ASCII (a space, a control character, or a non-ASCII character: package ids are
+    /// ASCII, see [`PackageSet`]).
+    #[error("invalid package pattern {0:?}: 1 to {max} printable ASCII characters (package ids are ASCII; no spaces or control characters)", max = PackagePattern::MAX_LEN)]
     InvalidPattern(String),
     /// A network list must name at least one range (use `Networks::Any` for all).
     #[error("a network list needs at least one range")]
@@ -336,8 +337,20 @@ impl From<Feeds> for FeedsSpec {
 
 /// A package id or glob (`Contoso.Service.Core`, `fabrikam.service.*`), checked.
 ///
-/// `*` matches any run of characters, `?` one character, `[abc]` a class and `{a,b}`
-/// alternatives. A pattern also covers package ids that do not exist yet.
+/// A pattern is 1 to [`PackagePattern::MAX_LEN`] printable ASCII characters (`!` to `~`:
+/// package ids are ASCII, see [`PackageSet`]). It matches a whole id:
+///
+/// - `*` any run of characters, `/` included (`**` is the same as `*`);
+/// - `?` exactly one character;
+/// - `[abc]`, `[a-z]` one character of the class, `[!abc]` or `[^abc]` one character not
+///   in it; `]` first or `-` first or last is a member, `\` is a member inside a class;
+/// - `{a,b}` one of the alternatives, which may nest; an empty alternative is dropped
+///   (`x{a,}` matches `xa` only, and `x{}` is `x`);
+/// - `\` makes the next character literal (`\*` matches a star);
+/// - any other character itself. `,` is itself outside `{…}`.
+///
+/// A pattern also covers package ids that do not exist yet. Whether case matters is a
+/// property of the [`PackageSet`] that holds the pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct PackagePattern(String);
@@ -349,12 +362,13 @@ impl PackagePattern {
     /// A checked pattern.
     ///
     /// # Errors
-    /// [`ScopeError::InvalidPattern`] for an empty, over-long or spaced pattern and
-    /// [`ScopeError::InvalidGlob`] for one that does not compile.
+    /// [`ScopeError::InvalidPattern`] for an empty or over-long pattern or one with a
+    /// character other than printable ASCII, and [`ScopeError::InvalidGlob`] for one that
+    /// does not compile.
     pub fn new(pattern: &str) -> Result<Self, ScopeError> {
         if pattern.is_empty()
             || pattern.len() > Self::MAX_LEN
-            || pattern.chars().any(|c| c.is_whitespace() || c.is_control())
+            || !pattern.bytes().all(|b| b.is_ascii_graphic())
         {
             return Err(ScopeError::InvalidPattern(truncate(pattern)));
         }
@@ -380,40 +394,37 @@ impl<'de> Deserialize<'de> for PackagePattern {
     }
 }
 
-/// Compiles one pattern. A case-insensitive pattern is lowercased and compiled
-/// case-sensitively, and ids are lowercased before matching: globset keeps its fast
-/// literal, prefix and suffix strategies only for case-sensitive globs. Case folding is
-/// ASCII only (package ids are ASCII in NuGet, npm and cargo), so no Unicode folding rule
-/// (the Kelvin sign, the dotted I) can make a pattern match more than it says.
-fn compile_one(pattern: &str, case_sensitive: bool) -> Result<globset::Glob, ScopeError> {
-    let lowered;
-    let source = if case_sensitive {
-        pattern
-    } else {
-        lowered = pattern.to_ascii_lowercase();
-        &lowered
+/// Compiles one pattern into globset's syntax, or `None` when it can match no id.
+///
+/// feedkey parses the pattern itself ([`glob`]) and hands globset a canonical spelling:
+/// every class written out as the exact set of characters it admits, and no `**`
+/// (globset reads `**/` as "any directories, or none", which would let `**/core` match
+/// `core`). A case-insensitive pattern is compiled for lowercased ids: literals are
+/// lowercased and each class member is folded on its own, so `[0-Z]` admits `0` to `@`
+/// and both cases of each letter but not the ``[\]^_` `` that lie between `Z` and `z`, and
+/// `[!a-z]` excludes `A` to `Z` too. Ids are lowercased before matching; globset keeps its
+/// fast literal, prefix and suffix strategies only for case-sensitive globs.
+fn compile_one(pattern: &str, case_sensitive: bool) -> Result<Option<globset::Glob>, ScopeError> {
+    let fold = !case_sensitive;
+    let invalid = |reason: String| ScopeError::InvalidGlob {
+        pattern: truncate(pattern),
+        reason,
     };
-    GlobBuilder::new(source)
+    let nodes = glob::parse(pattern, fold).map_err(invalid)?;
+    let Some(source) = glob::to_globset(&nodes, fold) else {
+        return Ok(None);
+    };
+    GlobBuilder::new(&source)
         .literal_separator(false)
         .backslash_escape(true)
         .empty_alternates(false)
         .build()
-        .map_err(|e| ScopeError::InvalidGlob {
-            pattern: truncate(pattern),
-            reason: e.kind().to_string(),
-        })
+        .map(Some)
+        .map_err(|e| invalid(e.kind().to_string()))
 }
 
 /// The characters that make a pattern a glob.
 const GLOB_META: [char; 7] = ['*', '?', '[', ']', '{', '}', '\\'];
-
-/// The part of a pattern before its first glob character.
-fn literal_prefix(pattern: &str) -> &str {
-    pattern
-        .find(GLOB_META)
-        .and_then(|i| pattern.get(..i))
-        .unwrap_or(pattern)
-}
 
 fn truncate(text: &str) -> String {
     text.chars().take(64).collect()
@@ -475,10 +486,573 @@ mod compiled {
     }
 }
 
+/// Package patterns as feedkey reads them: parsed here, matched by globset.
+///
+/// A pattern becomes a list of [`Node`]s in which every single-character element (a
+/// literal, `?`, a class) is the exact set of id characters it admits, with the set's
+/// case rule already applied: in a case-insensitive set each member of a class is folded
+/// on its own, never the end points of a range. That list is what the pattern means; it
+/// is written back out in globset's syntax for matching ([`to_globset`]) and compared
+/// element by element to prove one pattern inside another ([`covers`]).
+mod glob {
+    /// A set of id characters: bit `c` stands for the ASCII character `c`.
+    pub(super) type Chars = u128;
+
+    /// Every character a package id may hold: printable ASCII, `!` to `~`.
+    pub(super) const ID_CHARS: Chars = span(b'!', b'~');
+    const UPPER: Chars = span(b'A', b'Z');
+    const LOWER: Chars = span(b'a', b'z');
+
+    /// The characters `lo..=hi` (both ASCII, `lo <= hi`).
+    const fn span(lo: u8, hi: u8) -> Chars {
+        (Chars::MAX >> (127 - hi as u32)) & (Chars::MAX << lo as u32)
+    }
+
+    /// The set plus the other case of each letter in it.
+    fn with_both_cases(set: Chars) -> Chars {
+        set | ((set & UPPER) << 32) | ((set & LOWER) >> 32)
+    }
+
+    /// One element of a pattern.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(super) enum Node {
+        /// `*`: any run of characters (a run of stars is one star).
+        Star,
+        /// One character from the set: a literal, `?` or a class. An empty set (such as
+        /// `[!!-~]`) matches nothing.
+        One(Chars),
+        /// `{a,b}`: one of the alternatives, none of them empty (an empty one is dropped,
+        /// and an alternation with no other is no element at all).
+        Alt(Vec<Vec<Node>>),
+    }
+
+    /// How a run of a pattern ended.
+    enum End {
+        Eof,
+        Comma,
+        Close,
+    }
+
+    struct Parser<'a> {
+        chars: std::iter::Peekable<std::str::Chars<'a>>,
+        fold: bool,
+    }
+
+    /// The pattern's elements, with literals and class members folded when `fold`. The
+    /// syntax, and every error, is globset's (with backslash escapes, `*` crossing `/`),
+    /// so a pattern globset compiled before still means what it said.
+    ///
+    /// # Errors
+    /// What is wrong with the pattern, in globset's words.
+    pub(super) fn parse(pattern: &str, fold: bool) -> Result<Vec<Node>, String> {
+        let mut parser = Parser {
+            chars: pattern.chars().peekable(),
+            fold,
+        };
+        match parser.run(0)? {
+            (nodes, End::Eof) => Ok(nodes),
+            // A top-level run ends only at the end of the pattern.
+            (_, End::Comma | End::Close) => Err(UNOPENED.to_owned()),
+        }
+    }
+
+    const UNOPENED: &str = "unopened alternate group; missing '{' (maybe escape '}' with '[}]'?)";
+    const UNCLOSED: &str = "unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)";
+
+    impl Parser<'_> {
+        /// The characters `c` stands for as a literal.
+        fn literal(&self, c: char) -> Result<Chars, String> {
+            let set = ascii(c)?;
+            Ok(if self.fold { with_both_cases(set) } else { set })
+        }
+
+        /// A run of elements, up to the end of the pattern or, inside `depth` braces, up
+        /// to the `,` or `}` that ends an alternative.
+        fn run(&mut self, depth: usize) -> Result<(Vec<Node>, End), String> {
+            let mut nodes = Vec::new();
+            loop {
+                let Some(c) = self.chars.next() else {
+                    if depth > 0 {
+                        return Err(UNCLOSED.to_owned());
+                    }
+                    return Ok((nodes, End::Eof));
+                };
+                let node = match c {
+                    '?' => Node::One(ID_CHARS),
+                    '*' if nodes.last() == Some(&Node::Star) => continue,
+                    '*' => Node::Star,
+                    '[' => self.class()?,
+                    '{' => match self.alternation(depth + 1)? {
+                        Some(alt) => alt,
+                        None => continue,
+                    },
+                    '}' if depth > 0 => return Ok((nodes, End::Close)),
+                    '}' => return Err(UNOPENED.to_owned()),
+                    ',' if depth > 0 => return Ok((nodes, End::Comma)),
+                    '\\' => match self.chars.next() {
+                        Some(c) => Node::One(self.literal(c)?),
+                        None => return Err("dangling '\\'".to_owned()),
+                    },
+                    c => Node::One(self.literal(c)?),
+                };
+                nodes.push(node);
+            }
+        }
+
+        /// The alternatives after a `{`, or `None` when all of them are empty.
+        fn alternation(&mut self, depth: usize) -> Result<Option<Node>, String> {
+            let mut alternatives = Vec::new();
+            loop {
+                let (nodes, end) = self.run(depth)?;
+                if !nodes.is_empty() {
+                    alternatives.push(nodes);
+                }
+                match end {
+                    End::Comma => {}
+                    End::Close => break,
+                    End::Eof => return Err(UNCLOSED.to_owned()),
+                }
+            }
+            Ok((!alternatives.is_empty()).then_some(Node::Alt(alternatives)))
+        }
+
+        /// The class after a `[`, as globset reads it: `!` or `^` first negates; `]`
+        /// first and `-` first or last are members; `a-c` is a range, and a `-` after a
+        /// range extends it (`[a-b-c]` is `[a-c]`); `\` is a member.
+        fn class(&mut self) -> Result<Node, String> {
+            let negated = matches!(self.chars.peek(), Some('!' | '^'));
+            if negated {
+                self.chars.next();
+            }
+            let mut ranges: Vec<(char, char)> = Vec::new();
+            let mut first = true;
+            let mut in_range = false;
+            loop {
+                let Some(c) = self.chars.next() else {
+                    return Err("unclosed character class; missing ']'".to_owned());
+                };
+                match (c, ranges.last_mut()) {
+                    (']', _) if !first => break,
+                    ('-', _) if !first && !in_range => in_range = true,
+                    (c, Some(last)) if in_range => {
+                        if c < last.0 {
+                            return Err(format!("invalid range; {:?} > {c:?}", last.0));
+                        }
+                        last.1 = c;
+                        in_range = false;
+                    }
+                    (c, _) => ranges.push((c, c)),
+                }
+                first = false;
+            }
+            if in_range {
+                ranges.push(('-', '-'));
+            }
+            let mut members: Chars = 0;
+            for (lo, hi) in ranges {
+                let (lo, hi) = (ascii_byte(lo)?, ascii_byte(hi)?);
+                members |= span(lo, hi);
+            }
+            // Fold each member, so `[0-Z]` holds `a` to `z` but not `[`..`` ` ``.
+            if self.fold {
+                members = with_both_cases(members);
+            }
+            Ok(Node::One(if negated {
+                ID_CHARS & !members
+            } else {
+                ID_CHARS & members
+            }))
+        }
+    }
+
+    fn ascii_byte(c: char) -> Result<u8, String> {
+        u8::try_from(c)
+            .ok()
+            .filter(u8::is_ascii_graphic)
+            .ok_or_else(|| format!("{c:?} is not a printable ASCII character"))
+    }
+
+    fn ascii(c: char) -> Result<Chars, String> {
+        ascii_byte(c).map(|b| 1 << b)
+    }
+
+    /// The pattern in globset's syntax, for ids that are lowercased first when `fold`,
+    /// or `None` when it can match no id.
+    pub(super) fn to_globset(nodes: &[Node], fold: bool) -> Option<String> {
+        let mut out = String::new();
+        write_run(nodes, fold, &mut out).then_some(out)
+    }
+
+    /// Writes the run; false when it can match nothing.
+    fn write_run(nodes: &[Node], fold: bool, out: &mut String) -> bool {
+        nodes.iter().all(|node| write_node(node, fold, out))
+    }
+
+    fn write_node(node: &Node, fold: bool, out: &mut String) -> bool {
+        match node {
+            // Never two in a row: globset gives `**` a path meaning.
+            Node::Star => out.push('*'),
+            Node::One(set) => {
+                // A folded set sees lowercased ids only.
+                let (set, any) = if fold {
+                    (set & !UPPER, ID_CHARS & !UPPER)
+                } else {
+                    (*set, ID_CHARS)
+                };
+                match set.count_ones() {
+                    0 => return false,
+                    1 => write_literal(set.trailing_zeros(), out),
+                    _ if set == any => out.push('?'),
+                    _ => write_class(set, out),
+                }
+            }
+            Node::Alt(alternatives) => {
+                let written: Vec<String> = alternatives
+                    .iter()
+                    .filter_map(|alt| {
+                        let mut text = String::new();
+                        write_run(alt, fold, &mut text).then_some(text)
+                    })
+                    .collect();
+                if written.is_empty() {
+                    return false;
+                }
+                out.push('{');
+                out.push_str(&written.join(","));
+                out.push('}');
+            }
+        }
+        true
+    }
+
+    fn char_of(code: u32) -> char {
+        char::from_u32(code).unwrap_or('\u{FFFD}')
+    }
+
+    fn write_literal(code: u32, out: &mut String) {
+        let c = char_of(code);
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | ',') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+
+    /// Writes a class of two or more members so that globset reads exactly `set`: `]`
+    /// goes first, `-` first or last, and no member that starts the class is `!` or `^`
+    /// (which would negate it). Inside a class globset has no escapes.
+    fn write_class(set: Chars, out: &mut String) {
+        let close = set & (1 << b']') != 0;
+        let dash = set & (1 << b'-') != 0;
+        let mut ranges = ranges_of(set & !(1 << b']') & !(1 << b'-'));
+        let mut head = String::new();
+        let mut tail = String::new();
+        if close {
+            head.push(']');
+            if dash {
+                tail.push('-');
+            }
+        } else if dash {
+            head.push('-');
+        } else if let Some(i) = ranges.iter().position(|&(lo, _)| !is_negation(lo)) {
+            // Start with a range that cannot be read as a negation.
+            ranges.swap(0, i);
+        } else if let Some(i) = ranges.iter().position(|&(lo, hi)| lo < hi) {
+            // Every range starts with `!` or `^`: start with the rest of one, and write
+            // its first character last.
+            if let Some(range) = ranges.get_mut(i) {
+                tail.push(char_of(range.0));
+                range.0 += 1;
+                ranges.swap(0, i);
+            }
+        } else {
+            // Only `!` and `^`: an alternation says it.
+            out.push_str("{!,^}");
+            return;
+        }
+        out.push('[');
+        out.push_str(&head);
+        for (lo, hi) in ranges {
+            out.push(char_of(lo));
+            if hi > lo {
+                if hi > lo + 1 {
+                    out.push('-');
+                }
+                out.push(char_of(hi));
+            }
+        }
+        out.push_str(&tail);
+        out.push(']');
+    }
+
+    fn is_negation(code: u32) -> bool {
+        code == u32::from(b'!') || code == u32::from(b'^')
+    }
+
+    /// The set as maximal runs `(lo, hi)` of character codes, in order.
+    fn ranges_of(mut set: Chars) -> Vec<(u32, u32)> {
+        let mut ranges = Vec::new();
+        while set != 0 {
+            let lo = set.trailing_zeros();
+            let run = (set >> lo).trailing_ones();
+            ranges.push((lo, lo + run - 1));
+            set &= !(Chars::MAX >> (128 - run) << lo);
+        }
+        ranges
+    }
+
+    /// The one id the pattern stands for (lowercased when `fold`), if it has no `*`, no
+    /// alternation and every element admits one character up to case.
+    pub(super) fn as_id(nodes: &[Node], fold: bool) -> Option<String> {
+        nodes
+            .iter()
+            .map(|node| match node {
+                Node::One(set) => {
+                    let set = if fold { set & !UPPER } else { *set };
+                    (set.count_ones() == 1).then(|| char_of(set.trailing_zeros()))
+                }
+                Node::Star | Node::Alt(_) => None,
+            })
+            .collect()
+    }
+
+    /// Whether every id `child` matches is matched by `parent`, proven element by
+    /// element: each child element admits no more than the parent's at the same place
+    /// (a set within the parent's set, alternatives each within one of the parent's, any
+    /// element under a `*`), and a parent that ends in `*` takes whatever rest the child
+    /// has. Both lists carry their own case rule, so a case-sensitive child is compared
+    /// with what a folded parent really admits. Anything else is `false`, never a guess.
+    pub(super) fn covers(parent: &[Node], child: &[Node]) -> bool {
+        match (parent, child) {
+            // A trailing `*` matches whatever the rest of the child does.
+            ([Node::Star], _) => true,
+            ([], []) => true,
+            ([p, parent @ ..], [c, child @ ..]) => node_covers(p, c) && covers(parent, child),
+            _ => false,
+        }
+    }
+
+    fn node_covers(parent: &Node, child: &Node) -> bool {
+        match (parent, child) {
+            // `*` matches any run, so any one element of the child.
+            (Node::Star, _) => true,
+            (Node::One(p), Node::One(c)) => c & !p == 0,
+            (Node::Alt(ps), Node::Alt(cs)) => cs.iter().all(|c| ps.iter().any(|p| covers(p, c))),
+            _ => false,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A small deterministic generator (xorshift), so the tests need no crate.
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0
+            }
+            fn below(&mut self, n: usize) -> usize {
+                usize::try_from(self.next() % n as u64).unwrap()
+            }
+            fn pick(&mut self, from: &[u8]) -> char {
+                char::from(from[self.below(from.len())])
+            }
+        }
+
+        fn globset(source: &str) -> globset::GlobMatcher {
+            globset::GlobBuilder::new(source)
+                .literal_separator(false)
+                .backslash_escape(true)
+                .empty_alternates(false)
+                .build()
+                .unwrap()
+                .compile_matcher()
+        }
+
+        fn members(set: Chars) -> Vec<char> {
+            (0u8..128)
+                .filter(|&b| set & (1 << b) != 0)
+                .map(char::from)
+                .collect()
+        }
+
+        #[test]
+        fn every_class_is_written_so_globset_reads_exactly_its_members() {
+            let special = b"!^]-[\\,{}*?a";
+            let mut sets: Vec<Chars> = Vec::new();
+            for &a in special {
+                for &b in special {
+                    for &c in b"!^-]x" {
+                        sets.push((1 << a) | (1 << b) | (1 << c));
+                    }
+                    sets.push((1 << a) | (1 << b));
+                }
+            }
+            sets.push(ID_CHARS);
+            sets.push(ID_CHARS & !UPPER);
+            sets.push(span(b'!', b'#') | span(b'^', b'_'));
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            for _ in 0..2000 {
+                let mut set = u128::from(rng.next()) << 64 | u128::from(rng.next());
+                // Sparse and dense sets both.
+                if rng.below(2) == 0 {
+                    set &= u128::from(rng.next()) << 64 | u128::from(rng.next());
+                }
+                sets.push(set & ID_CHARS);
+            }
+            for set in sets {
+                if set.count_ones() < 2 {
+                    continue;
+                }
+                let mut text = String::new();
+                write_class(set, &mut text);
+                let matcher = globset(&text);
+                for b in b'!'..=b'~' {
+                    let c = char::from(b);
+                    assert_eq!(
+                        matcher.is_match(c.to_string()),
+                        set & (1 << b) != 0,
+                        "{text:?} for {:?} and {c:?}",
+                        members(set)
+                    );
+                }
+            }
+        }
+
+        /// Random patterns over the characters that mean something to a glob.
+        fn random_pattern(rng: &mut Rng) -> String {
+            let alphabet = b"aBz*?[]!^-{},\\/.";
+            (0..1 + rng.below(10)).map(|_| rng.pick(alphabet)).collect()
+        }
+
+        #[test]
+        fn the_parser_accepts_what_globset_accepts() {
+            let mut rng = Rng(7);
+            for _ in 0..20_000 {
+                let pattern = random_pattern(&mut rng);
+                let globset_ok = globset::GlobBuilder::new(&pattern)
+                    .literal_separator(false)
+                    .backslash_escape(true)
+                    .empty_alternates(false)
+                    .build()
+                    .is_ok();
+                assert_eq!(parse(&pattern, false).is_ok(), globset_ok, "{pattern:?}");
+            }
+        }
+
+        #[test]
+        fn case_sensitive_patterns_mean_what_globset_made_of_them_but_for_double_stars() {
+            let mut rng = Rng(11);
+            let id_alphabet = b"aBz]!^-{},\\/.";
+            let mut compared = 0;
+            for _ in 0..20_000 {
+                let pattern = random_pattern(&mut rng);
+                // globset gives `**` a path meaning; feedkey reads it as `*`.
+                if pattern.contains("**") {
+                    continue;
+                }
+                let Ok(nodes) = parse(&pattern, false) else {
+                    continue;
+                };
+                let before = globset(&pattern);
+                let after = to_globset(&nodes, false).map(|source| globset(&source));
+                for _ in 0..20 {
+                    let id: String = (0..rng.below(8)).map(|_| rng.pick(id_alphabet)).collect();
+                    // `..` and ids ending in `/..` are a path step to globset.
+                    if id == ".." || id.ends_with("/..") {
+                        continue;
+                    }
+                    let now = after.as_ref().is_some_and(|m| m.is_match(&id));
+                    assert_eq!(now, before.is_match(&id), "{pattern:?} on {id:?}");
+                    compared += 1;
+                }
+            }
+            assert!(compared > 100_000);
+        }
+
+        #[test]
+        fn one_element_within_another_is_proven_and_nothing_else() {
+            let rows: &[(&str, bool, &str, bool, bool)] = &[
+                // (parent, parent folded, child, child folded, covered)
+                ("x[!a-z]", true, "x[!a-z]", false, false),
+                ("x[!a-z]", true, "x[!a-z]", true, true),
+                ("x[!a-z]", false, "x[!a-zA-Z]", false, true),
+                ("acme.[0-Z]", true, "acme.[0-z]", false, false),
+                ("acme.[0-Z]", true, "acme.[0-Z]", false, true),
+                ("acme.[a-z]", false, "acme.[b-y]", false, true),
+                ("acme.[a-z]", false, "acme.?", false, false),
+                ("acme.*", true, "ACME.{a,b*}", true, true),
+                ("acme.{a,b}*", true, "acme.{b,a}x", true, true),
+                ("acme.{a,b}", true, "acme.{a,c}", true, false),
+                ("a*b", true, "a?b", true, true),
+                ("a*b", true, "a??b", true, false),
+                ("*", true, "**/x", false, true),
+            ];
+            for &(parent, parent_fold, child, child_fold, covered) in rows {
+                let parent_nodes = parse(parent, parent_fold).unwrap();
+                let child_nodes = parse(child, child_fold).unwrap();
+                assert_eq!(
+                    covers(&parent_nodes, &child_nodes),
+                    covered,
+                    "{parent:?} (folded: {parent_fold}) over {child:?} (folded: {child_fold})"
+                );
+            }
+        }
+
+        #[test]
+        fn deep_alternations_are_compared_quickly() {
+            let deep = format!("{}z{}", "{a,".repeat(60), "}".repeat(60));
+            let nodes = parse(&deep, true).unwrap();
+            assert!(covers(&nodes, &nodes));
+            let wide = format!("{{{}}}", vec!["{a,b}"; 40].join(","));
+            let nodes = parse(&wide, true).unwrap();
+            assert!(covers(&nodes, &nodes));
+        }
+    }
+}
+
+/// Whether every byte is printable ASCII (`!` to `~`), in one pass without an early exit,
+/// so that it vectorizes.
+fn all_printable(id: &[u8]) -> bool {
+    id.iter()
+        .fold(0u8, |bad, &b| bad | u8::from(!b.is_ascii_graphic()))
+        == 0
+}
+
 /// Package ids up to this length are lowercased without allocating.
 const LOWERCASE_BUF: usize = 256;
 
-/// A non-empty set of package patterns, compiled once into one matcher.
+/// A non-empty set of package patterns ([`PackagePattern`]), compiled once into one
+/// matcher.
+///
+/// **Package ids are printable ASCII** (`!` to `~`): npm's and cargo's naming rules allow
+/// nothing else. An id with any other character (a space, a control character, anything
+/// non-ASCII) matches no pattern, and patterns themselves are printable ASCII, so `?` and
+/// each class match exactly one character of the id. NuGet allows Unicode letters in ids
+/// and compares them ignoring case by Unicode rules; rather than guess which spellings a
+/// registry takes for the same package, feedkey matches none of them.
+///
+/// **Case.** A set built with [`PackageSet::new`] ignores ASCII case in the ordinary
+/// sense: the id and each literal of the pattern are compared without case, and each
+/// member of a class is folded on its own, never the end points of a range. `[0-Z]`
+/// admits `0` to `9`, `:` to `@` and every letter in either case, but not the
+/// ``[\]^_` `` between `Z` and `z`; `[!a-z]` admits no letter at all. A pattern never
+/// matches an id that the same pattern, matched without case this way, does not. Sets
+/// built with [`PackageSet::case_sensitive`] compare exactly.
+///
+/// ```
+/// use feedkey::PackageSet;
+///
+/// let set = PackageSet::new(["acme.[0-Z]", "x[!a-z]"])?;
+/// assert!(set.matches("ACME.q"));
+/// assert!(!set.matches("acme._")); // `_` lies between `Z` and `z`, not in `[0-Z]`
+/// assert!(!set.matches("XA")); // `A` is a letter, which `[!a-z]` refuses in any case
+/// assert!(!set.matches("acme.\u{df}")); // not ASCII: matches nothing
+/// # Ok::<(), feedkey::ScopeError>(())
+/// ```
 #[derive(Clone)]
 pub struct PackageSet {
     patterns: BTreeSet<PackagePattern>,
@@ -546,7 +1120,10 @@ impl PackageSet {
         }
         let mut builder = GlobSetBuilder::new();
         for pattern in &patterns {
-            builder.add(compile_one(pattern.as_str(), case_sensitive)?);
+            // A pattern that can match no id (such as `[!!-~]`) adds nothing.
+            if let Some(glob) = compile_one(pattern.as_str(), case_sensitive)? {
+                builder.add(glob);
+            }
         }
         let matcher = builder.build().map_err(|e| ScopeError::InvalidGlob {
             pattern: String::new(),
@@ -561,51 +1138,55 @@ impl PackageSet {
         })
     }
 
-    /// Whether every id `pattern` matches is provably matched by this set (see
-    /// [`Scope::covers`]). The caller has checked that case-sensitivity does not widen.
+    /// Whether every id `pattern` matches (under `case_sensitive`) is provably matched by
+    /// this set (see [`Scope::covers`]). The caller has checked that case-sensitivity does
+    /// not widen.
     fn covers_pattern(&self, pattern: &PackagePattern, case_sensitive: bool) -> bool {
-        let fold = |s: &str| {
-            if self.case_sensitive && case_sensitive {
-                s.to_owned()
-            } else {
-                s.to_ascii_lowercase()
-            }
+        let Ok(child) = glob::parse(pattern.as_str(), !case_sensitive) else {
+            return false;
         };
-        if pattern.is_literal() {
-            // An exact id: covered if the parent's matcher matches it.
-            return self.matches(pattern.as_str());
+        // One id, up to case (escapes and one-member classes allowed): covered if this
+        // set matches it. A folded child's id is lowercased; then this set is folded too.
+        if let Some(id) = glob::as_id(&child, !case_sensitive) {
+            return self.matches(&id);
         }
-        let child = fold(pattern.as_str());
-        let child_prefix = literal_prefix(&child);
         self.patterns.iter().any(|parent| {
-            let parent = fold(parent.as_str());
-            // The same glob.
-            if parent == child {
-                return true;
-            }
-            // `prefix*` covers any pattern whose literal prefix starts with `prefix`.
-            match parent.strip_suffix('*') {
-                Some(prefix) if !prefix.contains(GLOB_META) => child_prefix.starts_with(prefix),
-                _ => false,
-            }
+            glob::parse(parent.as_str(), !self.case_sensitive)
+                .is_ok_and(|parent| glob::covers(&parent, &child))
         })
     }
 
-    /// Whether `package_id` is covered by one of the patterns.
+    /// Whether `package_id` is covered by one of the patterns. An id that is not all
+    /// printable ASCII is covered by none (see [`PackageSet`]).
     pub fn matches(&self, package_id: &str) -> bool {
+        let id = package_id.as_bytes();
         if self.case_sensitive {
-            return self.matcher.is_match(package_id);
+            return all_printable(id)
+                && self.matcher.is_match_candidate(&Candidate::from_bytes(id));
         }
         // Lowercase (ASCII only) on the stack for ids of a usual length.
         let mut buf = [0u8; LOWERCASE_BUF];
-        match buf.get_mut(..package_id.len()) {
+        let mut long;
+        let lower: &mut [u8] = match buf.get_mut(..id.len()) {
             Some(lower) => {
-                lower.copy_from_slice(package_id.as_bytes());
-                lower.make_ascii_lowercase();
-                std::str::from_utf8(lower).is_ok_and(|id| self.matcher.is_match(id))
+                lower.copy_from_slice(id);
+                lower
             }
-            None => self.matcher.is_match(package_id.to_ascii_lowercase()),
+            None => {
+                long = id.to_vec();
+                &mut long
+            }
+        };
+        // One pass, without an early exit, so that it vectorizes.
+        let mut bad = 0u8;
+        for b in lower.iter_mut() {
+            bad |= u8::from(!b.is_ascii_graphic());
+            b.make_ascii_lowercase();
         }
+        bad == 0
+            && self
+                .matcher
+                .is_match_candidate(&Candidate::from_bytes(lower))
     }
 
     /// The patterns, sorted.
@@ -756,7 +1337,6 @@ pub(crate) enum OutOfScope {
     Feed,
     Package,
     PackageRequired,
-    Network,
 }
 
 impl Scope {
@@ -840,10 +1420,16 @@ impl Scope {
     }
 
     /// Whether every request `child` allows is provably allowed by `self`: permissions,
-    /// feeds and networks are subsets, and each child package pattern is an id the
-    /// parent's patterns match, a pattern identical to one of the parent's, or a pattern
-    /// whose literal prefix extends the literal prefix of a parent pattern of the form
-    /// `prefix*`. Anything else is refused rather than guessed.
+    /// feeds and networks are subsets, and each child package pattern is either one id
+    /// (up to case, for a case-insensitive child) that the parent's patterns match, or a
+    /// glob that, element by element, admits no more than one of the parent's: each
+    /// literal, `?` or class of the child admits a subset of what the parent's element at
+    /// the same place admits (under each set's own case rule, so a case-sensitive `x[!a-z]`
+    /// is not inside a case-insensitive `x[!a-z]`, which refuses `xA`), each alternative
+    /// of the child lies within one of the parent's, a parent `*` takes any one element,
+    /// and a parent ending in `*` takes whatever rest the child has (`fabrikam.service.*`
+    /// and `fabrikam.[a-m]?*` under `fabrikam.*`). Anything else is refused rather than
+    /// guessed.
     ///
     /// # Errors
     /// [`NotCovered`] naming the first part that could not be proven.
@@ -902,15 +1488,9 @@ impl Scope {
     }
 
     /// Whether this scope covers `action` on `target`, and if not, which part refused.
-    pub(crate) fn check(
-        &self,
-        action: Action,
-        target: &Target<'_>,
-        client: Option<IpAddr>,
-    ) -> Result<(), OutOfScope> {
-        if !self.networks.allows(client) {
-            return Err(OutOfScope::Network);
-        }
+    /// The client address is not looked at here: where a token may act from is one rule,
+    /// for its own networks and a parent's, in [`crate::liveness::may_act_from`].
+    pub(crate) fn check(&self, action: Action, target: &Target<'_>) -> Result<(), OutOfScope> {
         let needed = Self::required(action, target).ok_or(OutOfScope::PackageRequired)?;
         if !self.permissions.contains(needed) {
             return Err(OutOfScope::Action(needed));
@@ -1015,7 +1595,7 @@ mod tests {
         ];
         for (scope, action, target, want) in rows {
             assert_eq!(
-                scope.check(action, &target, None),
+                scope.check(action, &target),
                 want,
                 "{action:?} {target:?}"
             );
@@ -1026,11 +1606,11 @@ mod tests {
     fn push_version_only_cannot_create_packages() {
         let s = scope(Permissions::PUSH_VERSION_ONLY, Feeds::Any, Packages::Any);
         assert!(
-            s.check(Action::Push, &Target::package("f", "a"), None)
+            s.check(Action::Push, &Target::package("f", "a"))
                 .is_ok()
         );
         assert_eq!(
-            s.check(Action::Push, &Target::new_package("f", "a"), None),
+            s.check(Action::Push, &Target::new_package("f", "a")),
             Err(OutOfScope::Action(Permission::PushNew))
         );
     }
@@ -1043,11 +1623,11 @@ mod tests {
             Packages::only(["a.*"]).unwrap(),
         );
         assert!(
-            s.check(Action::Read, &Target::package("f", "a.b"), None)
+            s.check(Action::Read, &Target::package("f", "a.b"))
                 .is_ok()
         );
         assert_eq!(
-            s.check(Action::Read, &Target::feed("f"), None),
+            s.check(Action::Read, &Target::feed("f")),
             Err(OutOfScope::Package)
         );
     }
@@ -1063,6 +1643,127 @@ mod tests {
         // Long ids take the allocating path and fold the same way.
         let long = format!("K{}", "x".repeat(LOWERCASE_BUF + 10));
         assert!(set.matches(&long));
+    }
+
+    #[test]
+    fn a_folded_pattern_matches_only_what_it_matches_without_case_in_the_ordinary_sense() {
+        // (pattern, id, matched case-sensitively, matched case-insensitively)
+        let rows: &[(&str, &str, bool, bool)] = &[
+            // `[0-Z]` holds `0`..`9`, `:`..`@` and the letters; folding it must not make it
+            // `[0-z]`, which also holds `[\]^_``.
+            ("acme.[0-Z]", "acme._", false, false),
+            ("acme.[0-Z]", "acme.`", false, false),
+            ("acme.[0-Z]", "acme.[", false, false),
+            ("acme.[0-Z]", "acme.@", true, true),
+            ("acme.[0-Z]", "acme.Q", true, true),
+            ("acme.[0-Z]", "acme.q", false, true),
+            ("ACME.[0-Z]", "acme.5", false, true),
+            // A negated class refuses both cases of each letter it holds.
+            ("a[!0-_]", "Aa", false, false),
+            ("a[!0-_]", "aA", false, false),
+            ("a[!0-_]", "a`", true, true),
+            ("x[!a-z]", "xA", true, false),
+            ("x[!a-z]", "x_", true, true),
+            ("x[^B]", "xb", true, false),
+            // A range that crosses from letters to punctuation, folded member by member.
+            ("[Z-a]", "_", true, true),
+            ("[Z-a]", "z", false, true),
+            ("[Z-a]", "b", false, false),
+            // Literals and `?` fold as before.
+            ("Contoso.*", "contoso.core", false, true),
+            ("a?c", "ABC", false, true),
+            // `?` is one character, and ids are ASCII: `??` does not match `ß` (two bytes).
+            ("??", "\u{df}", false, false),
+            ("?", "\u{df}", false, false),
+            ("[!a]", "\u{e9}", false, false),
+            ("*", "\u{e9}", false, false),
+            ("*", "a b", false, false),
+            ("*", "a\nb", false, false),
+            // The Kelvin sign is not `k`, the dotted capital I is not `i`.
+            ("k*", "\u{212A}", false, false),
+            ("i*", "\u{130}", false, false),
+            // `**` is `*`: globset's path meaning (`**/` also matching nothing) is gone.
+            ("**/core", "core", false, false),
+            ("**/core", "@acme/core", true, true),
+            ("@acme/**/core", "@acme/core", false, false),
+            ("@acme/**/core", "@acme/x/core", true, true),
+            ("a**b", "ab", true, true),
+            // An empty alternative is dropped; an alternation of none is no element.
+            ("x{a,}", "x", false, false),
+            ("x{a,}", "xA", false, true),
+            ("x{}", "x", true, true),
+            ("x{,}y", "xy", true, true),
+            // Escapes make glob characters literal; `\` inside a class is a member.
+            ("a\\*", "a*", true, true),
+            ("a\\*", "ab", false, false),
+            ("[\\]]", "\\]", true, true),
+            ("{a\\,b,c}", "a,b", true, true),
+            ("{a\\,b,c}", "c", true, true),
+            // A class that can hold nothing matches nothing.
+            ("[!!-~]", "a", false, false),
+            ("{[!!-~],b}", "b", true, true),
+        ];
+        for &(pattern, id, exact, folded) in rows {
+            let s = PackageSet::case_sensitive([pattern]).unwrap();
+            let i = PackageSet::new([pattern]).unwrap();
+            assert_eq!(
+                s.matches(id),
+                exact,
+                "{pattern:?} on {id:?}, case-sensitive"
+            );
+            assert_eq!(i.matches(id), folded, "{pattern:?} on {id:?}, folded");
+        }
+    }
+
+    #[test]
+    fn patterns_are_printable_ascii() {
+        for bad in [
+            "\u{dc}n\u{ef}c\u{f6}d\u{e9}.*",
+            "a b",
+            "a\tb",
+            "[\u{e9}]",
+            "\u{7f}",
+        ] {
+            assert!(
+                matches!(PackagePattern::new(bad), Err(ScopeError::InvalidPattern(_))),
+                "{bad:?}"
+            );
+        }
+        let e = PackagePattern::new("caf\u{e9}.*").unwrap_err();
+        assert!(e.to_string().contains("printable ASCII"), "{e}");
+        assert!(PackagePattern::new("@acme/it's.[!-~]{a,b}\\*%").is_ok());
+    }
+
+    #[test]
+    fn a_case_sensitive_child_is_judged_by_what_the_folded_parent_really_admits() {
+        let with = |set: PackageSet| {
+            Scope::new(Permissions::FULL, Feeds::Any, Packages::Only(set)).unwrap()
+        };
+        let folded = |p: &str| with(PackageSet::new([p]).unwrap());
+        let exact = |p: &str| with(PackageSet::case_sensitive([p]).unwrap());
+        let rows: Vec<(Scope, Scope, bool)> = vec![
+            // The audit's case: the child matches `xA`, the parent does not.
+            (folded("x[!a-z]"), exact("x[!a-z]"), false),
+            (folded("x[!a-z]"), folded("x[!a-z]"), true),
+            // The child's `[0-z]` holds `_`, the parent's folded `[0-Z]` does not.
+            (folded("acme.[0-Z]"), exact("acme.[0-z]"), false),
+            (folded("acme.[0-Z]"), folded("acme.[0-Z]"), true),
+            // Narrower classes and escaped ids are proven now.
+            (folded("acme.[a-z]*"), folded("acme.[b-y]x*"), true),
+            (folded("a*"), folded("a\\*b"), true),
+            (exact("a\\*b"), exact("a[*]b"), true),
+            (exact("a\\*b"), folded("a[*]b"), false),
+            // A `**` child is a `*` child.
+            (folded("*"), exact("**/core"), true),
+            (folded("@acme/*"), folded("**/core"), false),
+        ];
+        for (parent, child, covered) in rows {
+            assert_eq!(
+                parent.covers(&child).is_ok(),
+                covered,
+                "{parent:?} over {child:?}"
+            );
+        }
     }
 
     #[test]

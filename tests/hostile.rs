@@ -137,7 +137,8 @@ async fn hostile_requests_are_clean_denials() {
             .unwrap_err();
         assert_eq!(denial.reason(), &want);
     }
-    // Targets: empty or over-long names, and parent steps, are refused before any matching.
+    // Targets: empty or over-long names, ids that are not printable ASCII, and parent steps,
+    // are refused before any matching.
     let req = api_key(secret);
     let huge_id = "x".repeat(Target::MAX_PACKAGE_ID_LEN + 1);
     let huge_feed = "f".repeat(FeedName::MAX_LEN + 1);
@@ -148,6 +149,11 @@ async fn hostile_requests_are_clean_denials() {
         Target::feed(&huge_feed),
         Target::package("f", ".."),
         Target::new_package("f", "@scope/.."),
+        // Package ids are printable ASCII: no space, control or non-ASCII character.
+        Target::package("f", "caf\u{e9}"),
+        Target::package("f", "a b"),
+        Target::package("f", "a\tb"),
+        Target::package("f", "Contoso.\u{130}"),
     ] {
         let denial = w
             .keys

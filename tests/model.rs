@@ -84,8 +84,12 @@ fn rule_allows(r: &Rule<'_>, c: &Case) -> bool {
         (Action::Unlist, Some(_)) => Permission::Unlist,
         _ => return false,
     };
-    // A package id that is a parent step (`..`) is malformed, whatever the scope.
-    if c.package.as_ref().is_some_and(|(id, _)| id == "..") {
+    // A package id that is a parent step (`..`), or holds a character other than
+    // printable ASCII, is malformed, whatever the scope.
+    if c.package
+        .as_ref()
+        .is_some_and(|(id, _)| id == ".." || !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
         return false;
     }
     if !r.permissions.contains(&needed) {

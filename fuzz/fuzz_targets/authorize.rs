@@ -136,9 +136,13 @@ impl Rule {
         }
         match (&self.packages, req.package) {
             (None, _) => true,
-            (Some((globs, case_sensitive)), Some((id, _))) => globs
-                .iter()
-                .any(|g| glob_matches(g.as_bytes(), id.as_bytes(), *case_sensitive)),
+            // Package ids are printable ASCII, or match nothing.
+            (Some((globs, case_sensitive)), Some((id, _))) => {
+                id.bytes().all(|b| b.is_ascii_graphic())
+                    && globs
+                        .iter()
+                        .any(|g| glob_matches(g.as_bytes(), id.as_bytes(), *case_sensitive))
+            }
             // A package-limited token may not read (or do anything to) the whole feed.
             (Some(_), None) => false,
         }
@@ -992,9 +996,9 @@ fn check_denial(
     req: &Req<'_>,
 ) {
     let ordinary = (1..=128).contains(&req.feed.len())
-        && req
-            .package
-            .is_none_or(|(id, _)| (1..=100).contains(&id.len()));
+        && req.package.is_none_or(|(id, _)| {
+            (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+        });
     let presented = match request.credential() {
         Ok(Credential::Token(t)) => *t,
         Ok(Credential::Basic { username, password }) => {

@@ -348,6 +348,7 @@ mod tests {
                 expires_at: None,
                 revoked_at: None,
                 parent: None,
+                parent_secret_set_at: None,
                 retired: vec![],
                 revision: 1,
             }),

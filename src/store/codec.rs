@@ -34,6 +34,7 @@ pub(crate) struct TokenRow {
     pub revoked_at: Option<i64>,
     pub parent: Option<Vec<u8>>,
     pub retired: String,
+    pub parent_secret_set_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revision: i64,
 }
@@ -168,6 +169,7 @@ impl TokenRow {
             revoked_at: opt_time_to_db(record.revoked_at)?,
             parent: record.parent.as_ref().map(id_to_db),
             retired,
+            parent_secret_set_at: opt_time_to_db(record.parent_secret_set_at)?,
             last_used_at: opt_time_to_db(last_used_at)?,
             revision: revision_to_db(record.revision)?,
         })
@@ -214,6 +216,7 @@ impl TokenRow {
                 .as_deref()
                 .map(|p| id_from_db(what, p))
                 .transpose()?,
+            parent_secret_set_at: opt_time_from_db(what, self.parent_secret_set_at)?,
             retired,
             revision: revision_from_db(what, self.revision)?,
         };
@@ -281,6 +284,7 @@ mod tests {
             expires_at: Some(datetime!(2027-01-01 0:00 UTC)),
             revoked_at: None,
             parent: Some(TokenId::from_bytes([4; ID_LEN])),
+            parent_secret_set_at: Some(OffsetDateTime::UNIX_EPOCH + time::Duration::nanoseconds(1_234)),
             retired: vec![RetiredSecret {
                 hash: hasher.hash(&id, &[2; 32]),
                 retired_at: datetime!(2026-02-01 0:00 UTC),
@@ -303,6 +307,7 @@ mod tests {
         assert_eq!(b.retired, r.retired);
         assert_eq!(b.created_at, r.created_at);
         assert_eq!(b.parent, r.parent);
+        assert_eq!(b.parent_secret_set_at, r.parent_secret_set_at);
         assert_eq!(b.description, r.description);
         assert_eq!(back.last_used_at, Some(datetime!(2026-05-01 0:00 UTC)));
     }

@@ -81,6 +81,7 @@ impl Default for MemoryStore {
                     expires_at: None,
                     revoked_at: None,
                     parent: None,
+                    parent_secret_set_at: None,
                     retired: Vec::new(),
                     revision: 0,
                 }),
@@ -323,6 +324,7 @@ mod tests {
             expires_at: None,
             revoked_at: None,
             parent: None,
+            parent_secret_set_at: None,
             retired: Vec::new(),
             revision: 1,
         }

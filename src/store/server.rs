@@ -74,6 +74,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &[&str])] = &[
             remembered_at BIGINT NOT NULL
         )"],
     ),
+    (
+        3,
+        // Which of its parent's secrets a derived token was derived under.
+        &["ALTER TABLE feedkey_tokens ADD COLUMN IF NOT EXISTS parent_secret_set_at BIGINT"],
+    ),
 ];
 
 /// MySQL compares text case-insensitively unless told otherwise, and `utf8mb4_bin` (of
@@ -164,6 +169,11 @@ const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[
             remembered_at BIGINT NOT NULL
         ) ENGINE = InnoDB"],
     ),
+    (
+        5,
+        // Which of its parent's secrets a derived token was derived under.
+        &["ALTER TABLE feedkey_tokens ADD COLUMN parent_secret_set_at BIGINT NULL"],
+    ),
 ];
 
 /// MySQL: the foreign keys (table, constraint) dropped, where they exist, before a
@@ -177,7 +187,7 @@ const MYSQL_FOREIGN_KEYS_DROPPED: &[(i64, &str, &str)] =
 const NOPAD_BIN_COLLATIONS: &[&str] = &["utf8mb4_nopad_bin", "utf8mb4_0900_bin"];
 
 const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
-     expires_at, revoked_at, parent, retired, last_used_at, revision";
+     expires_at, revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at";
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(BackendError::new(e))
@@ -292,6 +302,11 @@ fn is_duplicate(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// MySQL's "duplicate column name" (error 1060), from an `ADD COLUMN` run twice.
+fn is_duplicate_column(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("42S21"))
+}
+
 fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
         id: row.try_get(0)?,
@@ -307,6 +322,7 @@ fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
         retired: row.try_get(10)?,
         last_used_at: row.try_get(11)?,
         revision: row.try_get(12)?,
+        parent_secret_set_at: row.try_get(13)?,
     })
 }
 
@@ -362,7 +378,7 @@ impl Statements {
                 (id, password, primary_token, created_at, revision) VALUES (?, ?, ?, ?, ?)"),
             insert_token: r(&format!(
                 "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             select_account: r("SELECT id, password, primary_token, created_at, revision \
                 FROM feedkey_accounts WHERE id = ?"),
@@ -470,7 +486,13 @@ impl Inner {
     /// longer).
     async fn connection(&self) -> Result<PoolConnection<sqlx::Any>, StoreError> {
         match tokio::time::timeout(self.limit, self.pool.acquire()).await {
-            Ok(conn) => conn.map_err(backend),
+            // A connection proves the database answers: a long sweep holding the one
+            // probe's leave must not keep every request failing until it ends.
+            Ok(Ok(conn)) => {
+                self.health.found(true);
+                Ok(conn)
+            }
+            Ok(Err(e)) => Err(backend(e)),
             Err(_) => Err(no_answer(NoAnswer::TimedOut(self.limit))),
         }
     }
@@ -699,10 +721,16 @@ impl SqlStore {
                         (*statement).to_owned()
                     };
                     // A constant of this file, the collation one of `NOPAD_BIN_COLLATIONS`.
-                    sqlx::query(AssertSqlSafe(statement))
+                    match sqlx::query(AssertSqlSafe(statement))
                         .execute(&mut *conn)
                         .await
-                        .map_err(backend)?;
+                    {
+                        Ok(_) => {}
+                        // MySQL's DDL is not transactional, and MySQL 8 has no `ADD COLUMN
+                        // IF NOT EXISTS`: a column a crash-interrupted run added is there.
+                        Err(e) if is_duplicate_column(&e) => {}
+                        Err(e) => return Err(backend(e)),
+                    }
                 }
                 sqlx::query(AssertSqlSafe(render(
                     inner.dialect,
@@ -907,12 +935,19 @@ fn forget(cache: &TokenCache, id: Option<TokenId>) {
     }
 }
 
+/// The least time an attempt to listen again is given (see [`listen`]).
+#[cfg(feature = "postgres")]
+const MIN_LISTEN_TIME: Duration = Duration::from_secs(5);
+
 /// PostgreSQL: `LISTEN`s for announcements for as long as the store lives. The cache is
 /// trusted only while the listening connection is up; when it drops, the cache is
 /// emptied and bypassed until a new connection is listening again. Each attempt to
-/// listen again is given `limit`.
+/// listen again is given `limit`, and never less than [`MIN_LISTEN_TIME`]: a request's
+/// limit may be a few milliseconds, shorter than a TLS handshake, and a listener that
+/// can never connect would leave the cache distrusted for good.
 #[cfg(feature = "postgres")]
 async fn listen(weak: Weak<Inner>, url: String, limit: Duration, mut stop: watch::Receiver<()>) {
+    let limit = limit.max(MIN_LISTEN_TIME);
     let mut backoff = Duration::from_millis(50);
     loop {
         let connect = async {
@@ -1066,6 +1101,7 @@ fn bind_token_row<'q>(
         .bind(t.retired.clone())
         .bind(t.last_used_at)
         .bind(t.revision)
+        .bind(t.parent_secret_set_at)
 }
 
 impl KeyLedger for SqlStore {

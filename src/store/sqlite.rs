@@ -58,10 +58,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
             remembered_at INTEGER NOT NULL
         );",
     ),
+    (
+        3,
+        // Which of its parent's secrets a derived token was derived under.
+        "ALTER TABLE feedkey_tokens ADD COLUMN parent_secret_set_at INTEGER;",
+    ),
 ];
 
 const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
-     expires_at, revoked_at, parent, retired, last_used_at, revision";
+     expires_at, revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at";
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(BackendError::new(e))
@@ -107,6 +112,7 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
         retired: row.get(10)?,
         last_used_at: row.get(11)?,
         revision: row.get(12)?,
+        parent_secret_set_at: row.get(13)?,
     })
 }
 
@@ -319,7 +325,7 @@ fn flush(inner: &Inner) -> Result<(), StoreError> {
 fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
         "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))
     .map_err(backend)?
     .execute(params![
@@ -335,7 +341,8 @@ fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<()
         row.parent,
         row.retired,
         row.last_used_at,
-        row.revision
+        row.revision,
+        row.parent_secret_set_at
     ])
     .map(drop)
     .map_err(|e| {

@@ -172,6 +172,78 @@ pub(super) async fn a_refreshed_parent_ends_its_children_when_its_window_closes<
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
+pub(super) async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_secret<
+    B: Backend,
+>(
+    backend: &B,
+) {
+    let (keys, clock, alice) = keys(backend).await;
+    let parent = keys
+        .issue(&alice, NewToken::new("CI", ci_scope()))
+        .await
+        .unwrap();
+    keys.refresh_with(
+        &alice,
+        parent.token.id(),
+        Refresh::with_overlap(Duration::minutes(10)),
+    )
+    .await
+    .unwrap();
+    // A CI system still holding the old secret inside the window derives a job key.
+    clock.advance(Duration::minutes(2));
+    let child = keys
+        .derive(&api_key(parent.token.expose_secret()), job())
+        .await
+        .unwrap();
+    let (secret, id) = (child.token.expose_secret(), child.token.id());
+    assert_eq!(standing(&keys, &alice, secret, id).await, live());
+    // It ends with the secret it was derived under, not later.
+    clock.advance(Duration::minutes(8));
+    assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
+}
+
+pub(super) async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_old_secret<
+    B: Backend,
+>(
+    backend: &B,
+) {
+    let clock = feedkey::ManualClock::new(START);
+    let gate = Arc::new(Gate::new(backend.store().await));
+    let keys = Arc::new(
+        Feedkey::builder(Arc::clone(&gate), super::key(1))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let alice = feedkey::AccountId::new("alice").unwrap();
+    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let parent = keys
+        .issue(&alice, NewToken::new("CI", ci_scope()))
+        .await
+        .unwrap();
+    let pid = parent.token.id();
+    // The derive proves the parent's secret, and the refresh reads the parent, before
+    // either writes: whichever commits first, the child was derived under the secret
+    // the refresh retires.
+    gate.hold(pid);
+    let derive = {
+        let keys = Arc::clone(&keys);
+        let secret = parent.token.expose_secret().to_owned();
+        tokio::spawn(async move { keys.derive(&api_key(&secret), job()).await })
+    };
+    let refresh = {
+        let keys = Arc::clone(&keys);
+        let alice = alice.clone();
+        tokio::spawn(async move { keys.refresh(&alice, pid).await })
+    };
+    let child = derive.await.unwrap().unwrap();
+    refresh.await.unwrap().unwrap();
+    // Even with a clock that has moved on (or a server whose clock runs ahead).
+    clock.advance(Duration::seconds(1));
+    let (secret, id) = (child.token.expose_secret(), child.token.id());
+    assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
+}
+
 pub(super) async fn a_narrowed_parent_network_binds_its_children_on_every_path<B: Backend>(
     backend: &B,
 ) {
