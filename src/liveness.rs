@@ -131,7 +131,10 @@ fn renewed_since(
 /// token is stamped later than the one before.
 pub(crate) fn renewal_time(record: &TokenRecord, now: OffsetDateTime) -> OffsetDateTime {
     match record.retired.first() {
-        Some(last) => now.max(last.retired_at.saturating_add(time::Duration::nanoseconds(1))),
+        Some(last) => now.max(
+            last.retired_at
+                .saturating_add(time::Duration::nanoseconds(1)),
+        ),
         None => now,
     }
 }
@@ -433,11 +436,17 @@ mod tests {
         let second = renewal_time(&parent, T0 - Duration::seconds(5));
         assert!(second > first);
         let (child, parent) = (stored(child, None), stored(parent, None));
-        assert_eq!(check(&child, Some(&parent), &policy, T0), Err(Dead::ParentRenewed));
+        assert_eq!(
+            check(&child, Some(&parent), &policy, T0),
+            Err(Dead::ParentRenewed)
+        );
         // A child derived under the renewed secret, at that same instant, lives.
         let mut young = record(3, TokenKind::Derived, Some(1));
         young.parent_secret_set_at = current_secret_set_at(&parent.record);
-        assert_eq!(check(&stored(young, None), Some(&parent), &policy, T0), Ok(()));
+        assert_eq!(
+            check(&stored(young, None), Some(&parent), &policy, T0),
+            Ok(())
+        );
     }
 
     #[test]
@@ -456,7 +465,10 @@ mod tests {
         let closes = T0 + Duration::minutes(12);
         let before = closes - Duration::nanoseconds(1);
         assert_eq!(check(&child, Some(&parent), &policy, before), Ok(()));
-        assert_eq!(check(&child, Some(&parent), &policy, closes), Err(Dead::ParentRenewed));
+        assert_eq!(
+            check(&child, Some(&parent), &policy, closes),
+            Err(Dead::ParentRenewed)
+        );
     }
 
     #[test]

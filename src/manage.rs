@@ -564,7 +564,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// Gives a token a new secret, keeping its id, description, scope and expiry; the old
     /// secret keeps working until `min(now + overlap, expiry)`. After that, and for as
     /// long as the [`RotationPolicy`] keeps it, a use of the old secret is denied as
-    /// reuse ([`DenyReason::RetiredSecretReused`]).
+    /// reuse ([`DenyReason::RetiredSecretReused`](crate::DenyReason::RetiredSecretReused)).
     ///
     /// # Errors
     /// [`Error::TokenNotFound`], [`Error::TokenExpired`], [`Error::DerivedToken`],

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-
 use crate::decision::{Action, Target};
 use crate::network::Networks;
 
@@ -1594,21 +1593,14 @@ mod tests {
             ),
         ];
         for (scope, action, target, want) in rows {
-            assert_eq!(
-                scope.check(action, &target),
-                want,
-                "{action:?} {target:?}"
-            );
+            assert_eq!(scope.check(action, &target), want, "{action:?} {target:?}");
         }
     }
 
     #[test]
     fn push_version_only_cannot_create_packages() {
         let s = scope(Permissions::PUSH_VERSION_ONLY, Feeds::Any, Packages::Any);
-        assert!(
-            s.check(Action::Push, &Target::package("f", "a"))
-                .is_ok()
-        );
+        assert!(s.check(Action::Push, &Target::package("f", "a")).is_ok());
         assert_eq!(
             s.check(Action::Push, &Target::new_package("f", "a")),
             Err(OutOfScope::Action(Permission::PushNew))
@@ -1622,10 +1614,7 @@ mod tests {
             Feeds::Any,
             Packages::only(["a.*"]).unwrap(),
         );
-        assert!(
-            s.check(Action::Read, &Target::package("f", "a.b"))
-                .is_ok()
-        );
+        assert!(s.check(Action::Read, &Target::package("f", "a.b")).is_ok());
         assert_eq!(
             s.check(Action::Read, &Target::feed("f")),
             Err(OutOfScope::Package)

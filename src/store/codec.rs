@@ -284,7 +284,9 @@ mod tests {
             expires_at: Some(datetime!(2027-01-01 0:00 UTC)),
             revoked_at: None,
             parent: Some(TokenId::from_bytes([4; ID_LEN])),
-            parent_secret_set_at: Some(OffsetDateTime::UNIX_EPOCH + time::Duration::nanoseconds(1_234)),
+            parent_secret_set_at: Some(
+                OffsetDateTime::UNIX_EPOCH + time::Duration::nanoseconds(1_234),
+            ),
             retired: vec![RetiredSecret {
                 hash: hasher.hash(&id, &[2; 32]),
                 retired_at: datetime!(2026-02-01 0:00 UTC),

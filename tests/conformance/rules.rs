@@ -172,9 +172,7 @@ pub(super) async fn a_refreshed_parent_ends_its_children_when_its_window_closes<
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-pub(super) async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_secret<
-    B: Backend,
->(
+pub(super) async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_secret<B: Backend>(
     backend: &B,
 ) {
     let (keys, clock, alice) = keys(backend).await;
