@@ -8,8 +8,10 @@ use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-use crate::decision::{Action, DenyReason, GrantedBy};
-use crate::record::AccountId;
+use crate::decision::{DenyReason, GrantedBy};
+
+use crate::account::AccountId;
+use crate::request::Action;
 use crate::token::TokenId;
 
 /// What happened.

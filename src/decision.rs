@@ -3,95 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::credential::CredentialError;
-use crate::record::{AccountId, TokenKind, TokenRecord};
+use crate::account::AccountId;
+use crate::record::{TokenKind, TokenRecord};
+use crate::request::CredentialError;
 use crate::scope::Permission;
 use crate::store::{KeyCheckError, StoreError};
 use crate::token::{TokenId, TokenParseError};
-
-/// What a request wants to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Action {
-    /// List, search or download.
-    Read,
-    /// Push a package; the target says whether its id is new to the feed.
-    Push,
-    /// Unlist or delete a package version.
-    Unlist,
-}
-
-/// What a request acts on: a feed, and the package where there is one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target<'a> {
-    feed: &'a str,
-    package: Option<(&'a str, bool)>,
-}
-
-impl<'a> Target<'a> {
-    /// The feed as a whole (its listing, its search).
-    pub const fn feed(feed: &'a str) -> Self {
-        Self {
-            feed,
-            package: None,
-        }
-    }
-
-    /// A package id the feed already has.
-    pub const fn package(feed: &'a str, package_id: &'a str) -> Self {
-        Self {
-            feed,
-            package: Some((package_id, false)),
-        }
-    }
-
-    /// A package id the feed has never had (pushing it needs "push new package").
-    pub const fn new_package(feed: &'a str, package_id: &'a str) -> Self {
-        Self {
-            feed,
-            package: Some((package_id, true)),
-        }
-    }
-
-    /// The longest package id a target may name; longer ones are refused unmatched.
-    pub const MAX_PACKAGE_ID_LEN: usize = 512;
-
-    /// Whether the target's names are within bounds (the feed a valid feed name's length,
-    /// the package id at most [`Self::MAX_PACKAGE_ID_LEN`] bytes, neither empty), the
-    /// package id is printable ASCII (`!` to `~`: no space, control or non-ASCII
-    /// character, as npm's and cargo's naming rules require; NuGet's Unicode ids, which
-    /// NuGet compares under Unicode case rules, are refused rather than folded by a rule
-    /// that could match more than the registry's), and it is not a path's parent step
-    /// (`..`, or ending in `/..`): no registry's naming rules allow one, and a glob
-    /// matcher built for paths reads it as a directory step rather than as a name, so it
-    /// is refused before any pattern sees it.
-    pub(crate) fn is_well_formed(&self) -> bool {
-        let feed_ok = !self.feed.is_empty() && self.feed.len() <= crate::FeedName::MAX_LEN;
-        let package_ok = self.package.is_none_or(|(id, _)| {
-            !id.is_empty()
-                && id.len() <= Self::MAX_PACKAGE_ID_LEN
-                && id.bytes().all(|b| b.is_ascii_graphic())
-                && id != ".."
-                && !id.ends_with("/..")
-        });
-        feed_ok && package_ok
-    }
-
-    /// The feed.
-    pub fn feed_name(&self) -> &'a str {
-        self.feed
-    }
-
-    /// The package id, if any.
-    pub fn package_id(&self) -> Option<&'a str> {
-        self.package.map(|(id, _)| id)
-    }
-
-    /// Whether the package id is new to the feed.
-    pub fn is_new_package(&self) -> bool {
-        self.package.is_some_and(|(_, new)| new)
-    }
-}
 
 /// Who a grant was made to.
 #[derive(Debug, Clone)]

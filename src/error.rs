@@ -1,11 +1,11 @@
 //! The management API's error, wrapping each concern's own.
 
+use crate::account::RecordError;
 use crate::decision::Denial;
-use crate::expiry::LifetimeError;
-use crate::hash::HashError;
-use crate::password::PasswordError;
-use crate::record::RecordError;
+use crate::policy::lifetime::LifetimeError;
 use crate::scope::{NotCovered, ScopeError};
+use crate::secret::HashError;
+use crate::secret::PasswordError;
 use crate::store::{KeyCheckError, StoreError};
 
 /// What an edit tried to widen.

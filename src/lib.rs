@@ -3,48 +3,45 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod account;
 mod audit;
-mod authorize;
-mod credential;
+mod clock;
 mod decision;
 mod error;
-mod expiry;
-mod hash;
-mod liveness;
-mod manage;
-mod network;
-mod password;
+mod policy;
 mod record;
-mod rotation;
+mod request;
 mod scope;
+mod secret;
 mod service;
 pub mod store;
 mod token;
 
+pub use account::{AccountId, MAX_DESCRIPTION_LEN, RecordError};
 #[cfg(feature = "tracing")]
 pub use audit::TracingAudit;
 pub use audit::{AuditEvent, AuditKind, AuditSink, NoAudit, RevokeCause};
-pub use credential::{API_KEY_HEADER, Credential, CredentialError, MAX_HEADER_LEN, Request};
-pub use decision::{Action, Denial, DenyReason, DenyStatus, Grant, GrantedBy, Target};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use decision::{Denial, DenyReason, DenyStatus, Grant, GrantedBy};
 pub use error::{Error, Widening};
-pub use expiry::{
-    Clock, Expiry, LATEST_EXPIRY, LifetimeError, LifetimeLimit, LifetimePolicy, ManualClock,
-    SystemClock,
+pub use policy::{
+    Expiry, LATEST_EXPIRY, LifetimeError, LifetimeLimit, LifetimePolicy, RotationPolicy,
 };
-pub use hash::{HashError, SecretHash, TokenKey};
-pub use manage::{IssuedToken, NewChild, NewToken, Refresh, TokenEdit};
-pub use network::Networks;
-pub use password::{PasswordConfig, PasswordError, PasswordHash};
-pub use record::{
-    AccountId, AccountRecord, MAX_DESCRIPTION_LEN, MAX_RETIRED_SECRETS, RecordError, RetiredSecret,
-    StoredToken, TokenInfo, TokenKind, TokenRecord, TokenStatus,
+pub use record::{AccountRecord, StoredToken, TokenInfo, TokenKind, TokenRecord, TokenStatus};
+pub use request::{
+    API_KEY_HEADER, Action, Credential, CredentialError, MAX_HEADER_LEN, Request, Target,
 };
-pub use rotation::RotationPolicy;
 pub use scope::{
-    FeedName, Feeds, NotCovered, PackagePattern, PackageSet, Packages, Permission, Permissions,
-    Scope, ScopeError,
+    FeedName, Feeds, Networks, NotCovered, PackagePattern, PackageSet, Packages, Permission,
+    Permissions, Scope, ScopeError,
 };
-pub use service::{ConfigError, Feedkey, FeedkeyBuilder};
+pub use secret::{
+    HashError, MAX_RETIRED_SECRETS, PasswordConfig, PasswordError, PasswordHash, RetiredSecret,
+    SecretHash, TokenKey,
+};
+pub use service::{
+    ConfigError, Feedkey, FeedkeyBuilder, IssuedToken, NewChild, NewToken, Refresh, TokenEdit,
+};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(
     docsrs,

@@ -1,94 +1,15 @@
 //! What is stored: accounts and token records, and the view of a token meant for display.
 
-use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::hash::SecretHash;
-use crate::password::PasswordHash;
+use crate::account::AccountId;
 use crate::scope::Scope;
+use crate::secret::PasswordHash;
+use crate::secret::{RetiredSecret, SecretHash};
 use crate::token::TokenId;
-
-/// Why an account id or a description was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecordError {
-    /// An account id is 1 to [`AccountId::MAX_LEN`] bytes with no control characters.
-    #[error("an account id has 1 to {max} bytes and no control characters", max = AccountId::MAX_LEN)]
-    InvalidAccountId,
-    /// A description is at most [`MAX_DESCRIPTION_LEN`] bytes with no control characters.
-    #[error("a description has at most {max} bytes and no control characters", max = MAX_DESCRIPTION_LEN)]
-    InvalidDescription,
-}
-
-/// The longest token description accepted, in bytes.
-pub const MAX_DESCRIPTION_LEN: usize = 512;
-
-/// Checks a token description.
-pub(crate) fn check_description(text: &str) -> Result<(), RecordError> {
-    if text.len() > MAX_DESCRIPTION_LEN || text.chars().any(char::is_control) {
-        return Err(RecordError::InvalidDescription);
-    }
-    Ok(())
-}
-
-/// The registry's own id for an account (its user name, say). Cheap to clone.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountId(Arc<str>);
-
-impl Serialize for AccountId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl AccountId {
-    /// The longest account id accepted, in bytes.
-    pub const MAX_LEN: usize = 256;
-
-    /// A checked account id.
-    ///
-    /// # Errors
-    /// [`RecordError::InvalidAccountId`] when empty, too long or holding a control
-    /// character.
-    pub fn new(id: &str) -> Result<Self, RecordError> {
-        if id.is_empty() || id.len() > Self::MAX_LEN || id.chars().any(char::is_control) {
-            return Err(RecordError::InvalidAccountId);
-        }
-        Ok(Self(Arc::from(id)))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// `-`, for stand-in records that belong to no one.
-    pub(crate) fn placeholder() -> Self {
-        Self(Arc::from("-"))
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AccountId({:?})", &*self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for AccountId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        AccountId::new(&text).map_err(serde::de::Error::custom)
-    }
-}
 
 /// An account as stored.
 #[derive(Debug, Clone)]
@@ -116,23 +37,6 @@ pub enum TokenKind {
     Scoped,
     /// A short-lived child minted from another token, inside its parent's scope.
     Derived,
-}
-
-/// The most retired secrets a token keeps (for the overlap window and reuse detection).
-pub const MAX_RETIRED_SECRETS: usize = 4;
-
-/// A secret replaced by a refresh: it works until `works_until` (the overlap window),
-/// and its use is reported as reuse until `kept_until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetiredSecret {
-    /// The keyed hash of the old secret.
-    pub hash: SecretHash,
-    /// When it was replaced.
-    pub retired_at: OffsetDateTime,
-    /// Until when it still works (equal to `retired_at` without overlap).
-    pub works_until: OffsetDateTime,
-    /// Until when a use of it is detected as reuse; after that it is forgotten.
-    pub kept_until: OffsetDateTime,
 }
 
 /// A token as stored: never the secret, only its keyed hash.
@@ -166,7 +70,8 @@ pub struct TokenRecord {
     /// `None` when the parent had not been given a new secret since it was issued. A
     /// renewal of the parent after that secret ends the child. Never changes.
     pub parent_secret_set_at: Option<OffsetDateTime>,
-    /// Secrets replaced by refreshes, newest first, at most [`MAX_RETIRED_SECRETS`].
+    /// Secrets replaced by refreshes, newest first, at most
+    /// [`MAX_RETIRED_SECRETS`](crate::MAX_RETIRED_SECRETS).
     pub retired: Vec<RetiredSecret>,
     /// Bumped on every change; a store refuses an update made from an older revision.
     pub revision: u64,
@@ -239,7 +144,7 @@ pub struct TokenInfo {
 }
 
 impl TokenInfo {
-    /// The view of `stored` at `now`, with the status [`crate::liveness`] decided.
+    /// The view of `stored` at `now`, with the status `policy::liveness` decided.
     pub(crate) fn of(stored: &StoredToken, status: TokenStatus, now: OffsetDateTime) -> Self {
         let r = &stored.record;
         Self {
@@ -255,27 +160,5 @@ impl TokenInfo {
             previous_secret_until: r.overlap_until(now),
             status,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn account_ids_are_checked() {
-        assert!(AccountId::new("alice").is_ok());
-        assert!(AccountId::new("").is_err());
-        assert!(AccountId::new("a\nb").is_err());
-        assert!(AccountId::new(&"a".repeat(AccountId::MAX_LEN + 1)).is_err());
-        assert!(serde_json::from_str::<AccountId>("\"\"").is_err());
-    }
-
-    #[test]
-    fn descriptions_are_checked() {
-        assert!(check_description("Contoso service CI").is_ok());
-        assert!(check_description("").is_ok());
-        assert!(check_description("a\u{0}b").is_err());
-        assert!(check_description(&"a".repeat(MAX_DESCRIPTION_LEN + 1)).is_err());
     }
 }

@@ -328,9 +328,10 @@ impl PendingUses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{TokenHasher, TokenKey};
-    use crate::record::{AccountId, TokenKind, TokenRecord};
+    use crate::account::AccountId;
+    use crate::record::{TokenKind, TokenRecord};
     use crate::scope::Scope;
+    use crate::secret::{TokenHasher, TokenKey};
     use std::sync::Arc;
 
     fn stored(n: u8) -> StoredToken {

@@ -11,13 +11,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::StoreError;
-use crate::hash::{KeyFingerprint, SecretHash};
-use crate::password::PasswordHash;
-use crate::record::{
-    AccountId, AccountRecord, MAX_RETIRED_SECRETS, RetiredSecret, StoredToken, TokenKind,
-    TokenRecord,
-};
+use crate::account::AccountId;
+use crate::record::{AccountRecord, StoredToken, TokenKind, TokenRecord};
 use crate::scope::Scope;
+use crate::secret::PasswordHash;
+use crate::secret::{KeyFingerprint, SecretHash};
+use crate::secret::{MAX_RETIRED_SECRETS, RetiredSecret};
 use crate::token::{ID_LEN, TokenId};
 
 /// A token as stored in a row.
@@ -261,8 +260,8 @@ impl AccountRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{TokenHasher, TokenKey};
     use crate::scope::{Feeds, Packages, Permissions};
+    use crate::secret::{TokenHasher, TokenKey};
     use time::macros::datetime;
 
     fn record() -> TokenRecord {

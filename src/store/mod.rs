@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-pub use crate::hash::KeyFingerprint;
-use crate::record::{AccountId, AccountRecord, StoredToken, TokenRecord};
+use crate::account::AccountId;
+use crate::record::{AccountRecord, StoredToken, TokenRecord};
+pub use crate::secret::KeyFingerprint;
 use crate::token::TokenId;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]

@@ -5,6 +5,9 @@
 //! hop; a lookup this short is cheaper to run in place than to hand to another thread.
 //! Writes (a few per token per day) may wait for the disk: the file is in WAL mode with
 //! `synchronous = NORMAL`.
+//!
+//! Over 500 lines because one backend's whole `TokenStore` implementation, with its SQL,
+//! reads best in one file.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -16,7 +19,8 @@ use time::OffsetDateTime;
 use super::cache::{CacheConfig, PendingUses, TokenCache};
 use super::codec::{AccountRow, TokenRow, id_to_db, key_from_db, time_to_db};
 use super::{BackendError, KeyFingerprint, KeyLedger, StoreError, TokenStore};
-use crate::record::{AccountId, AccountRecord, StoredToken, TokenRecord};
+use crate::account::AccountId;
+use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
 /// The schema, one migration a version. Applied in order, once each, by

@@ -6,6 +6,9 @@
 //! hundreds of requests must not pay that each time, so a good verify is remembered for a
 //! short time under a keyed hash of (account, password) — never the password itself — and
 //! forgotten when the account's password changes.
+//!
+//! Over 500 lines because the tests of the remembered verifies and the concurrency bound
+//! (about 140 lines) sit beside them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,7 +18,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::record::AccountId;
+use crate::account::AccountId;
 
 /// Why a password or its settings were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,6 @@
 //! whose password is a token or the account password.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -173,160 +172,10 @@ impl<'a> Credential<'a> {
     }
 }
 
-/// A request as `authorize` sees it: the credential (or why there is none).
-///
-/// ```
-/// use feedkey::Request;
-///
-/// let r = Request::from_headers(None, Some(b"Bearer fk_abc"));
-/// assert!(r.credential().is_ok());
-/// let r = Request::from_headers(None, None);
-/// assert!(r.credential().is_err());
-/// ```
-#[derive(Debug, Clone)]
-pub struct Request<'a> {
-    credential: Result<Credential<'a>, CredentialError>,
-    client_addr: Option<IpAddr>,
-}
-
-impl<'a> Request<'a> {
-    /// A request from its `X-NuGet-ApiKey` and `Authorization` header values, either of
-    /// which may be missing. Both present and different is refused as ambiguous.
-    ///
-    /// An empty (or blank) API-key header counts as absent, so it cannot hide a good
-    /// `Authorization` header.
-    pub fn from_headers(api_key: Option<&'a [u8]>, authorization: Option<&'a [u8]>) -> Self {
-        let api_key = api_key.filter(|v| v.iter().any(|&b| !is_blank(char::from(b))));
-        let credential = match (api_key, authorization) {
-            (None, None) => Err(CredentialError::Missing),
-            (Some(key), None) => Credential::from_api_key(key),
-            (None, Some(auth)) => Credential::from_authorization(auth),
-            (Some(key), Some(auth)) => {
-                match (
-                    Credential::from_api_key(key),
-                    Credential::from_authorization(auth),
-                ) {
-                    (Ok(a), Ok(b)) if a == b => Ok(a),
-                    (Ok(Credential::Token(a)), Ok(Credential::Basic { password, .. }))
-                        if a == password.as_str() =>
-                    {
-                        Ok(Credential::Token(a))
-                    }
-                    (Err(e), _) | (_, Err(e)) => Err(e),
-                    _ => Err(CredentialError::Ambiguous),
-                }
-            }
-        };
-        Self {
-            credential,
-            client_addr: None,
-        }
-    }
-
-    /// This request, from a client at `addr` (the peer address, or the one a trusted
-    /// proxy reported). Tokens limited to networks refuse requests without one.
-    #[must_use]
-    pub fn with_client_addr(mut self, addr: IpAddr) -> Self {
-        self.client_addr = Some(addr);
-        self
-    }
-
-    /// The client's address, if the server gave it.
-    pub fn client_addr(&self) -> Option<IpAddr> {
-        self.client_addr
-    }
-
-    /// A request carrying `credential`.
-    pub fn with_credential(credential: Credential<'a>) -> Self {
-        Self {
-            credential: Ok(credential),
-            client_addr: None,
-        }
-    }
-
-    /// A request with Basic credentials a server has already decoded.
-    pub fn with_basic(username: &str, password: &str) -> Request<'static> {
-        Request {
-            credential: Ok(Credential::Basic {
-                username: username.to_owned(),
-                password: Zeroizing::new(password.to_owned()),
-            }),
-            client_addr: None,
-        }
-    }
-
-    /// A request presenting `token` (as an API key).
-    pub fn with_token(token: &'a str) -> Self {
-        Self {
-            credential: Ok(Credential::Token(token)),
-            client_addr: None,
-        }
-    }
-
-    /// A request from an [`http::HeaderMap`]: `X-NuGet-ApiKey` and `Authorization`.
-    #[cfg(feature = "http")]
-    ///
-    /// A header sent more than once is refused as ambiguous rather than read in part.
-    pub fn from_header_map(headers: &'a http::HeaderMap) -> Self {
-        let one = |name| -> Result<Option<&'a [u8]>, CredentialError> {
-            let mut values = headers.get_all(name).iter();
-            let first = values.next().map(http::HeaderValue::as_bytes);
-            match values.next() {
-                Some(_) => Err(CredentialError::Ambiguous),
-                None => Ok(first),
-            }
-        };
-        match (
-            one(API_KEY_HEADER),
-            one(http::header::AUTHORIZATION.as_str()),
-        ) {
-            (Ok(api_key), Ok(authorization)) => Self::from_headers(api_key, authorization),
-            (Err(e), _) | (_, Err(e)) => Self {
-                credential: Err(e),
-                client_addr: None,
-            },
-        }
-    }
-
-    /// A request from the `Authorization` header of a cargo client (see
-    /// [`Credential::from_cargo_authorization`]); `None` when it sent none.
-    pub fn from_cargo_authorization(authorization: Option<&'a [u8]>) -> Self {
-        Self {
-            credential: authorization.map_or(
-                Err(CredentialError::Missing),
-                Credential::from_cargo_authorization,
-            ),
-            client_addr: None,
-        }
-    }
-
-    /// A request from the headers of a cargo client: its `Authorization` header only. A
-    /// header sent more than once is refused as ambiguous.
-    #[cfg(feature = "http")]
-    pub fn from_cargo_header_map(headers: &'a http::HeaderMap) -> Self {
-        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-        let first = values.next().map(http::HeaderValue::as_bytes);
-        if values.next().is_some() {
-            return Self {
-                credential: Err(CredentialError::Ambiguous),
-                client_addr: None,
-            };
-        }
-        Self::from_cargo_authorization(first)
-    }
-
-    /// The credential, or why there is none.
-    ///
-    /// # Errors
-    /// The [`CredentialError`] found when the headers were read.
-    pub fn credential(&self) -> Result<&Credential<'a>, CredentialError> {
-        self.credential.as_ref().map_err(|e| *e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Request;
 
     fn basic(user_pass: &str) -> Vec<u8> {
         format!("Basic {}", STANDARD.encode(user_pass)).into_bytes()

@@ -1,4 +1,7 @@
 //! [`Feedkey`]: the one value a registry holds, and how to build it.
+//!
+//! Over 500 lines because the builder's configuration checks and their tests belong with
+//! the facade they build.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,14 +11,29 @@ use time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit};
+use crate::clock::{Clock, SystemClock};
 use crate::decision::DenyReason;
 use crate::error::Error;
-use crate::expiry::{Clock, LifetimePolicy, SystemClock};
-use crate::hash::{HashError, KeyFingerprint, TokenHasher, TokenKey};
-use crate::password::{PasswordConfig, PasswordError, Passwords};
-use crate::rotation::RotationPolicy;
+use crate::policy::lifetime::LifetimePolicy;
+use crate::policy::rotation::RotationPolicy;
+use crate::secret::{HashError, KeyFingerprint, TokenHasher, TokenKey};
+use crate::secret::{PasswordConfig, PasswordError, Passwords};
 use crate::store::{KeyCheckError, TokenStore};
 use crate::token::TokenFormat;
+
+mod accounts;
+mod authorize;
+mod derive;
+mod edit;
+mod issue;
+mod maintenance;
+mod rotate;
+mod shared;
+
+pub use derive::NewChild;
+pub use edit::TokenEdit;
+pub use issue::{IssuedToken, NewToken};
+pub use rotate::Refresh;
 
 /// Why a [`Feedkey`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

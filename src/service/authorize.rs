@@ -11,13 +11,15 @@
 
 use std::net::IpAddr;
 
+use crate::account::AccountId;
 use crate::audit::{AuditEvent, AuditKind, RevokeCause};
-use crate::credential::{Credential, Request};
-use crate::decision::{Action, Denial, DenyReason, Grant, Target};
-use crate::hash::Matched;
-use crate::liveness::{self, Dead};
-use crate::record::{AccountId, StoredToken, TokenRecord};
+use crate::decision::{Denial, DenyReason, Grant};
+use crate::policy::liveness::{self, Dead};
+use crate::record::{StoredToken, TokenRecord};
+use crate::request::{Action, Target};
+use crate::request::{Credential, Request};
 use crate::scope::OutOfScope;
+use crate::secret::Matched;
 use crate::service::Feedkey;
 use crate::store::TokenStore;
 use crate::token::PresentedToken;

@@ -4,13 +4,16 @@
 //! `expiring_within` and `all_expiring_within` all decide a token's standing through
 //! [`check`], and every path that lets a token act asks [`may_act_from`]; neither rule is
 //! written down anywhere else.
+//!
+//! Over 500 lines because the table tests of both rules sit beside them (about 300 lines).
 
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-use crate::expiry::{LifetimePolicy, is_expired};
-use crate::record::{MAX_RETIRED_SECRETS, StoredToken, TokenRecord, TokenStatus};
+use crate::policy::lifetime::{LifetimePolicy, is_expired};
+use crate::record::{StoredToken, TokenRecord, TokenStatus};
+use crate::secret::MAX_RETIRED_SECRETS;
 
 /// Why a token does not work now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +118,7 @@ fn renewed_since(
     derived_under: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> bool {
-    let later = |r: &&crate::record::RetiredSecret| derived_under.is_none_or(|g| r.retired_at > g);
+    let later = |r: &&crate::secret::RetiredSecret| derived_under.is_none_or(|g| r.retired_at > g);
     let closed = parent
         .retired
         .iter()
@@ -160,7 +163,7 @@ pub(crate) fn retired_secret_set_at(record: &TokenRecord, slot: usize) -> Option
 /// that the renewal that ended the child is never forgotten while the child could be
 /// presented.
 pub(crate) fn keep_retired(
-    retired: &crate::record::RetiredSecret,
+    retired: &crate::secret::RetiredSecret,
     policy: &LifetimePolicy,
     now: OffsetDateTime,
 ) -> bool {
@@ -192,10 +195,12 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::hash::{TokenHasher, TokenKey};
-    use crate::network::Networks;
-    use crate::record::{AccountId, RetiredSecret, TokenKind};
+    use crate::account::AccountId;
+    use crate::record::TokenKind;
+    use crate::scope::Networks;
     use crate::scope::Scope;
+    use crate::secret::RetiredSecret;
+    use crate::secret::{TokenHasher, TokenKey};
     use crate::token::TokenId;
 
     const T0: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);

@@ -1,0 +1,314 @@
+//! Scopes: what a token may do (permissions), where (feeds) and to what (packages).
+//!
+//! Every part is checked when it is built, so matching cannot fail later: an empty
+//! permission set, an empty feed list, an empty package list or a glob that does not
+//! compile is a [`ScopeError`] at issue or edit time, never a surprise in `authorize`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::request::{Action, Target};
+
+mod feeds;
+mod glob;
+mod network;
+mod packages;
+mod permission;
+
+pub use feeds::{FeedName, Feeds};
+pub use network::Networks;
+pub use packages::{PackagePattern, PackageSet, Packages};
+pub use permission::{Permission, Permissions};
+
+/// Why a scope or one of its parts was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// A scope must allow at least one permission.
+    #[error("a scope needs at least one permission")]
+    NoPermissions,
+    /// A permission name is not one of `read`, `push-new`, `push-version`, `unlist`.
+    #[error("unknown permission {0:?}")]
+    UnknownPermission(String),
+    /// A feed list must name at least one feed (use `Feeds::Any` for all).
+    #[error("a feed list needs at least one feed")]
+    NoFeeds,
+    /// Too many feeds in one scope.
+    #[error("a scope names at most {max} feeds", max = Feeds::MAX_FEEDS)]
+    TooManyFeeds,
+    /// A feed name is empty, too long or has a control or space character.
+    #[error("invalid feed name {0:?}: 1 to {max} characters, no spaces or control characters", max = FeedName::MAX_LEN)]
+    InvalidFeedName(String),
+    /// A package list must name at least one id or glob (use `Packages::Any` for all).
+    #[error("a package list needs at least one id or glob")]
+    NoPackages,
+    /// Too many package patterns in one scope.
+    #[error("a scope names at most {max} package ids or globs", max = PackageSet::MAX_PATTERNS)]
+    TooManyPackages,
+    /// A package pattern is empty, too long, or has a character other than printable
+    /// ASCII (a space, a control character, or a non-ASCII character: package ids are
+    /// ASCII, see [`PackageSet`]).
+    #[error("invalid package pattern {0:?}: 1 to {max} printable ASCII characters (package ids are ASCII; no spaces or control characters)", max = PackagePattern::MAX_LEN)]
+    InvalidPattern(String),
+    /// A network list must name at least one range (use `Networks::Any` for all).
+    #[error("a network list needs at least one range")]
+    NoNetworks,
+    /// Too many network ranges in one scope.
+    #[error("a scope names at most {max} network ranges", max = crate::Networks::MAX_NETWORKS)]
+    TooManyNetworks,
+    /// A network range is not CIDR notation or an IP address.
+    #[error("invalid network range {0:?}: use CIDR notation such as 10.0.0.0/8")]
+    InvalidNetwork(String),
+    /// A package glob does not compile.
+    #[error("invalid package glob {pattern:?}: {reason}")]
+    InvalidGlob {
+        /// The pattern as given.
+        pattern: String,
+        /// What the glob compiler said.
+        reason: String,
+    },
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// What a token may do: permissions × feeds × packages.
+///
+/// ```
+/// use feedkey::{Scope, Permissions, Feeds, Packages};
+///
+/// // NuGet's "Contoso service CI" key: push Contoso.Service* packages.
+/// let scope = Scope::new(
+///     Permissions::WRITE_ONLY,
+///     Feeds::Any,
+///     Packages::only(["Contoso.Service*"])?,
+/// )?;
+/// assert!(scope.packages().allows("contoso.service.core"));
+/// # Ok::<(), feedkey::ScopeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScopeSpec")]
+pub struct Scope {
+    permissions: Permissions,
+    feeds: Feeds,
+    packages: Packages,
+    networks: Networks,
+}
+
+#[derive(Deserialize)]
+struct ScopeSpec {
+    permissions: Permissions,
+    feeds: Feeds,
+    packages: Packages,
+    #[serde(default)]
+    networks: Networks,
+}
+
+impl TryFrom<ScopeSpec> for Scope {
+    type Error = ScopeError;
+    fn try_from(spec: ScopeSpec) -> Result<Self, ScopeError> {
+        Scope::new(spec.permissions, spec.feeds, spec.packages)?.with_networks(spec.networks)
+    }
+}
+
+/// Why a child scope is not provably inside its parent's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotCovered {
+    /// The child has a permission the parent lacks.
+    #[error("the parent lacks a permission the child asks for")]
+    Permissions,
+    /// The child covers a feed the parent does not.
+    #[error("the child covers a feed the parent does not")]
+    Feeds,
+    /// A child package pattern could not be proven inside the parent's.
+    #[error("package pattern {0:?} is not provably covered by the parent's")]
+    Package(String),
+    /// The child allows a client address the parent does not.
+    #[error("the child allows addresses the parent does not")]
+    Networks,
+}
+
+/// Which part of a scope refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutOfScope {
+    Action(Permission),
+    Feed,
+    Package,
+    PackageRequired,
+}
+
+impl Scope {
+    /// A checked scope.
+    ///
+    /// # Errors
+    /// [`ScopeError::NoPermissions`] for an empty permission set. Feeds and packages are
+    /// already checked by their own constructors.
+    pub fn new(
+        permissions: Permissions,
+        feeds: Feeds,
+        packages: Packages,
+    ) -> Result<Self, ScopeError> {
+        if permissions.is_empty() {
+            return Err(ScopeError::NoPermissions);
+        }
+        feeds.validate()?;
+        Ok(Self {
+            permissions,
+            feeds,
+            packages,
+            networks: Networks::Any,
+        })
+    }
+
+    /// This scope, usable only from clients inside `networks`.
+    ///
+    /// # Errors
+    /// [`ScopeError::NoNetworks`] or [`ScopeError::TooManyNetworks`] for a list built
+    /// directly with `Networks::Only` (`Networks::only` checks its own).
+    pub fn with_networks(mut self, networks: Networks) -> Result<Self, ScopeError> {
+        networks.validate()?;
+        self.networks = networks;
+        Ok(self)
+    }
+
+    /// The client addresses the scope allows.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
+    }
+
+    /// Whether the scope can push or unlist (the lifetime policy may cap such tokens
+    /// more tightly).
+    pub fn can_write(&self) -> bool {
+        !self.permissions.is_subset_of(Permissions::READ_ONLY)
+    }
+
+    /// Everything, everywhere: the primary key's scope.
+    pub fn full() -> Self {
+        Self {
+            permissions: Permissions::FULL,
+            feeds: Feeds::Any,
+            packages: Packages::Any,
+            networks: Networks::Any,
+        }
+    }
+
+    /// Read every package of every feed the account can reach.
+    pub fn read_only() -> Self {
+        Self {
+            permissions: Permissions::READ_ONLY,
+            feeds: Feeds::Any,
+            packages: Packages::Any,
+            networks: Networks::Any,
+        }
+    }
+
+    /// The permissions.
+    pub fn permissions(&self) -> Permissions {
+        self.permissions
+    }
+
+    /// The feeds.
+    pub fn feeds(&self) -> &Feeds {
+        &self.feeds
+    }
+
+    /// The packages.
+    pub fn packages(&self) -> &Packages {
+        &self.packages
+    }
+
+    /// Whether every request `child` allows is provably allowed by `self`: permissions,
+    /// feeds and networks are subsets, and each child package pattern is either one id
+    /// (up to case, for a case-insensitive child) that the parent's patterns match, or a
+    /// glob that, element by element, admits no more than one of the parent's: each
+    /// literal, `?` or class of the child admits a subset of what the parent's element at
+    /// the same place admits (under each set's own case rule, so a case-sensitive `x[!a-z]`
+    /// is not inside a case-insensitive `x[!a-z]`, which refuses `xA`), each alternative
+    /// of the child lies within one of the parent's, a parent `*` takes any one element,
+    /// and a parent ending in `*` takes whatever rest the child has (`fabrikam.service.*`
+    /// and `fabrikam.[a-m]?*` under `fabrikam.*`). Anything else is refused rather than
+    /// guessed.
+    ///
+    /// # Errors
+    /// [`NotCovered`] naming the first part that could not be proven.
+    pub fn covers(&self, child: &Scope) -> Result<(), NotCovered> {
+        if !child.permissions.is_subset_of(self.permissions) {
+            return Err(NotCovered::Permissions);
+        }
+        if !child.feeds.is_subset_of(&self.feeds) {
+            return Err(NotCovered::Feeds);
+        }
+        if !child.networks.is_subset_of(&self.networks) {
+            return Err(NotCovered::Networks);
+        }
+        match (&self.packages, &child.packages) {
+            // A parent for every package covers any child.
+            (Packages::Any, _) => Ok(()),
+            // A child for every package is wider than a package-limited parent.
+            (Packages::Only(_), Packages::Any) => Err(NotCovered::Package("*".to_owned())),
+            (Packages::Only(parent), Packages::Only(child)) => {
+                // A case-insensitive child over a case-sensitive parent would cover
+                // spellings the parent does not.
+                if parent.case_sensitive && !child.case_sensitive {
+                    return Err(NotCovered::Package(
+                        child
+                            .patterns
+                            .first()
+                            .map(|p| p.0.clone())
+                            .unwrap_or_default(),
+                    ));
+                }
+                for pattern in &child.patterns {
+                    if !parent.covers_pattern(pattern, child.case_sensitive) {
+                        return Err(NotCovered::Package(pattern.0.clone()));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The permission `action` on `target` needs, or `None` when the target lacks the
+    /// package the action needs.
+    pub(crate) fn required(action: Action, target: &Target<'_>) -> Option<Permission> {
+        match (action, target.package_id(), target.is_new_package()) {
+            // Reading needs read, whether of one package or of the feed's listing.
+            (Action::Read, _, _) => Some(Permission::Read),
+            // Pushing an id the feed has never had creates a package.
+            (Action::Push, Some(_), true) => Some(Permission::PushNew),
+            // Pushing an id the feed has adds a version.
+            (Action::Push, Some(_), false) => Some(Permission::PushVersion),
+            // Unlisting acts on one package version.
+            (Action::Unlist, Some(_), _) => Some(Permission::Unlist),
+            // Pushing or unlisting without naming the package is never in scope.
+            (Action::Push | Action::Unlist, None, _) => None,
+        }
+    }
+
+    /// Whether this scope covers `action` on `target`, and if not, which part refused.
+    /// The client address is not looked at here: where a token may act from is one rule,
+    /// for its own networks and a parent's, in `policy::liveness::may_act_from`.
+    pub(crate) fn check(&self, action: Action, target: &Target<'_>) -> Result<(), OutOfScope> {
+        let needed = Self::required(action, target).ok_or(OutOfScope::PackageRequired)?;
+        if !self.permissions.contains(needed) {
+            return Err(OutOfScope::Action(needed));
+        }
+        if !self.feeds.allows(target.feed_name()) {
+            return Err(OutOfScope::Feed);
+        }
+        match (&self.packages, target.package_id()) {
+            // A token for every package covers the feed and each package in it.
+            (Packages::Any, _) => Ok(()),
+            // A token for some packages covers each one its patterns match.
+            (Packages::Only(set), Some(id)) if set.matches(id) => Ok(()),
+            (Packages::Only(_), Some(_)) => Err(OutOfScope::Package),
+            // A token for some packages cannot read the whole feed's listing: it would
+            // show packages outside its scope. Ask per package instead.
+            (Packages::Only(_), None) => Err(OutOfScope::Package),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
