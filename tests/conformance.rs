@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use common::{START, api_key, key};
-use feedkey::store::{KeyCheckError, KeyLedger};
+use feedkey::store::KeyCheckError;
 use feedkey::time::Duration;
 use feedkey::{
     AccountId, Action, DenyReason, DenyStatus, Error, Expiry, Feedkey, Feeds, LifetimePolicy,

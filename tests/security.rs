@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{START, api_key, basic, key, world};
-use feedkey::store::{BackendError, KeyCheckError, KeyFingerprint, KeyLedger};
+use feedkey::store::{BackendError, KeyCheckError, KeyFingerprint};
 use feedkey::time::OffsetDateTime;
 use feedkey::{
     AccountId, AccountRecord, Action, CredentialError, DenyReason, DenyStatus, Error, Expiry,
@@ -311,15 +311,6 @@ struct BrokenStore(MemoryStore);
 #[error("connection reset")]
 struct Reset;
 
-impl KeyLedger for BrokenStore {
-    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
-        self.0.key_fingerprints().await
-    }
-    async fn remember_key(&self, v: u32, f: KeyFingerprint) -> Result<KeyFingerprint, StoreError> {
-        self.0.remember_key(v, f).await
-    }
-}
-
 impl TokenStore for BrokenStore {
     async fn insert_account(&self, a: AccountRecord, p: TokenRecord) -> Result<(), StoreError> {
         self.0.insert_account(a, p).await
@@ -360,6 +351,13 @@ impl TokenStore for BrokenStore {
     }
     async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.0.purge_revoked(before).await
+    }
+
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        self.0.key_fingerprints().await
+    }
+    async fn remember_key(&self, v: u32, f: KeyFingerprint) -> Result<KeyFingerprint, StoreError> {
+        self.0.remember_key(v, f).await
     }
 }
 
@@ -784,22 +782,6 @@ impl SlowStore {
     }
 }
 
-impl KeyLedger for SlowStore {
-    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
-        let failing = &self.failing_key_reads;
-        if failing
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StoreError::Backend(BackendError::new(Reset)));
-        }
-        self.inner.key_fingerprints().await
-    }
-    async fn remember_key(&self, v: u32, f: KeyFingerprint) -> Result<KeyFingerprint, StoreError> {
-        self.inner.remember_key(v, f).await
-    }
-}
-
 impl TokenStore for SlowStore {
     async fn insert_account(&self, a: AccountRecord, p: TokenRecord) -> Result<(), StoreError> {
         self.inner.insert_account(a, p).await
@@ -843,6 +825,20 @@ impl TokenStore for SlowStore {
     }
     async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.purge_revoked(before).await
+    }
+
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        let failing = &self.failing_key_reads;
+        if failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Backend(BackendError::new(Reset)));
+        }
+        self.inner.key_fingerprints().await
+    }
+    async fn remember_key(&self, v: u32, f: KeyFingerprint) -> Result<KeyFingerprint, StoreError> {
+        self.inner.remember_key(v, f).await
     }
 }
 

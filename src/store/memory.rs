@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 
-use super::{KeyFingerprint, KeyLedger, StoreError, TokenStore};
+use super::{KeyFingerprint, StoreError, TokenStore};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
@@ -129,20 +129,6 @@ impl MemoryStore {
                     .collect::<Vec<_>>()
             })
             .collect()
-    }
-}
-
-impl KeyLedger for MemoryStore {
-    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
-        Ok(read(&self.keys).iter().map(|(v, f)| (*v, *f)).collect())
-    }
-
-    async fn remember_key(
-        &self,
-        version: u32,
-        fingerprint: KeyFingerprint,
-    ) -> Result<KeyFingerprint, StoreError> {
-        Ok(*write(&self.keys).entry(version).or_insert(fingerprint))
     }
 }
 
@@ -270,6 +256,18 @@ impl TokenStore for MemoryStore {
             purged += (was - shard.len()) as u64;
         }
         Ok(purged)
+    }
+
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        Ok(read(&self.keys).iter().map(|(v, f)| (*v, *f)).collect())
+    }
+
+    async fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> Result<KeyFingerprint, StoreError> {
+        Ok(*write(&self.keys).entry(version).or_insert(fingerprint))
     }
 }
 

@@ -139,51 +139,6 @@ fn list(keys: &[(u32, KeyFingerprint)]) -> String {
         .join(", ")
 }
 
-/// What a store remembers of the token keys it has been used with: each key version's
-/// [`KeyFingerprint`], stored at first use and never changed, so that a server started
-/// with the wrong key is refused before it answers every token with "wrong secret".
-///
-/// Every [`TokenStore`] is one. A backend keeps a small table (`feedkey_keys` in SQL).
-pub trait KeyLedger: Send + Sync {
-    /// Every key version remembered, with its fingerprint, in any order.
-    ///
-    /// # Errors
-    /// A backend failure or corrupt data.
-    fn key_fingerprints(
-        &self,
-    ) -> impl Future<Output = Result<Vec<(u32, KeyFingerprint)>, StoreError>> + Send;
-
-    /// Remembers `fingerprint` for key `version` unless a fingerprint is remembered for
-    /// that version already, and returns the one remembered afterwards: `fingerprint`, or
-    /// the one that was there. Atomic: of two concurrent calls for one version, one wins
-    /// and both return the winner's fingerprint.
-    ///
-    /// # Errors
-    /// A backend failure or corrupt data.
-    fn remember_key(
-        &self,
-        version: u32,
-        fingerprint: KeyFingerprint,
-    ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send;
-}
-
-/// A shared store remembers what the store it shares remembers.
-impl<T: KeyLedger + ?Sized> KeyLedger for Arc<T> {
-    fn key_fingerprints(
-        &self,
-    ) -> impl Future<Output = Result<Vec<(u32, KeyFingerprint)>, StoreError>> + Send {
-        (**self).key_fingerprints()
-    }
-
-    fn remember_key(
-        &self,
-        version: u32,
-        fingerprint: KeyFingerprint,
-    ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send {
-        (**self).remember_key(version, fingerprint)
-    }
-}
-
 /// Where accounts and tokens live.
 ///
 /// Every write is all-or-nothing. `update_*` are compare-and-swap on the record's
@@ -193,8 +148,16 @@ impl<T: KeyLedger + ?Sized> KeyLedger for Arc<T> {
 ///
 /// Account ids compare byte for byte: `"alice"`, `"alice "`, `"Alice"` and `"é"` written
 /// precomposed or decomposed are different accounts (a SQL backend must not use a
-/// collation that pads, folds case or normalises). Every store is also a [`KeyLedger`].
-pub trait TokenStore: KeyLedger {
+/// collation that pads, folds case or normalises).
+///
+/// A store also remembers the token keys it has been used with
+/// ([`TokenStore::key_fingerprints`], [`TokenStore::remember_key`]): each key version's
+/// [`KeyFingerprint`], stored at first use and never changed, so that a server started
+/// with the wrong key is refused before it answers every token with "wrong secret". Those
+/// two methods are provided, remembering nothing, so a store written before them still
+/// builds; such a store cannot tell a wrong key. Every store of this crate keeps them
+/// (`feedkey_keys` in SQL).
+pub trait TokenStore: Send + Sync {
     /// Adds an account and its primary key together.
     ///
     /// # Errors
@@ -300,6 +263,34 @@ pub trait TokenStore: KeyLedger {
         &self,
         before: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Every key version remembered, with its fingerprint, in any order. Provided:
+    /// nothing is remembered.
+    ///
+    /// # Errors
+    /// A backend failure or corrupt data.
+    fn key_fingerprints(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(u32, KeyFingerprint)>, StoreError>> + Send {
+        std::future::ready(Ok(Vec::new()))
+    }
+
+    /// Remembers `fingerprint` for key `version` unless a fingerprint is remembered for
+    /// that version already, and returns the one remembered afterwards: `fingerprint`, or
+    /// the one that was there. Atomic: of two concurrent calls for one version, one wins
+    /// and both return the winner's fingerprint. Provided: remembers nothing, and returns
+    /// `fingerprint`.
+    ///
+    /// # Errors
+    /// A backend failure or corrupt data.
+    fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send {
+        let _ = version;
+        std::future::ready(Ok(fingerprint))
+    }
 }
 
 /// A shared store is a store: several [`Feedkey`](crate::Feedkey)s (a rolling key
@@ -385,5 +376,19 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         before: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).purge_revoked(before)
+    }
+
+    fn key_fingerprints(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(u32, KeyFingerprint)>, StoreError>> + Send {
+        (**self).key_fingerprints()
+    }
+
+    fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send {
+        (**self).remember_key(version, fingerprint)
     }
 }

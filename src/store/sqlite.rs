@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::cache::{CacheConfig, PendingUses, TokenCache};
 use super::codec::{AccountRow, TokenRow, id_to_db, key_from_db, time_to_db};
-use super::{BackendError, KeyFingerprint, KeyLedger, StoreError, TokenStore};
+use super::{BackendError, KeyFingerprint, StoreError, TokenStore};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
@@ -55,7 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         2,
-        // The token keys this database was used with (see `KeyLedger`).
+        // The token keys this database was used with (see `TokenStore::remember_key`).
         "CREATE TABLE feedkey_keys (
             version INTEGER PRIMARY KEY NOT NULL,
             fingerprint TEXT NOT NULL,
@@ -358,50 +358,6 @@ fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<()
     })
 }
 
-impl KeyLedger for SqliteStore {
-    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
-        let rows: Vec<(i64, String)> = {
-            let conn = self.conn();
-            let mut stmt = conn
-                .prepare_cached("SELECT version, fingerprint FROM feedkey_keys ORDER BY version")
-                .map_err(backend)?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(backend)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(backend)?
-        };
-        rows.iter().map(|(v, f)| key_from_db(*v, f)).collect()
-    }
-
-    async fn remember_key(
-        &self,
-        version: u32,
-        fingerprint: KeyFingerprint,
-    ) -> Result<KeyFingerprint, StoreError> {
-        let conn = self.conn();
-        // A remembered row never changes: whoever inserted first, the read after the
-        // insert finds the winner.
-        conn.execute(
-            "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
-             VALUES (?1, ?2, ?3) ON CONFLICT (version) DO NOTHING",
-            params![
-                i64::from(version),
-                fingerprint.to_string(),
-                time_to_db(OffsetDateTime::now_utc())?
-            ],
-        )
-        .map_err(backend)?;
-        let stored: String = conn
-            .query_row(
-                "SELECT fingerprint FROM feedkey_keys WHERE version = ?1",
-                params![i64::from(version)],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
-        Ok(key_from_db(i64::from(version), &stored)?.1)
-    }
-}
-
 impl TokenStore for SqliteStore {
     async fn insert_account(
         &self,
@@ -588,5 +544,47 @@ impl TokenStore for SqliteStore {
             .map_err(backend)?;
         self.inner.cache.clear();
         Ok(deleted as u64)
+    }
+
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        let rows: Vec<(i64, String)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT version, fingerprint FROM feedkey_keys ORDER BY version")
+                .map_err(backend)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(backend)?
+        };
+        rows.iter().map(|(v, f)| key_from_db(*v, f)).collect()
+    }
+
+    async fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> Result<KeyFingerprint, StoreError> {
+        let conn = self.conn();
+        // A remembered row never changes: whoever inserted first, the read after the
+        // insert finds the winner.
+        conn.execute(
+            "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
+             VALUES (?1, ?2, ?3) ON CONFLICT (version) DO NOTHING",
+            params![
+                i64::from(version),
+                fingerprint.to_string(),
+                time_to_db(OffsetDateTime::now_utc())?
+            ],
+        )
+        .map_err(backend)?;
+        let stored: String = conn
+            .query_row(
+                "SELECT fingerprint FROM feedkey_keys WHERE version = ?1",
+                params![i64::from(version)],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok(key_from_db(i64::from(version), &stored)?.1)
     }
 }

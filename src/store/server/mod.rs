@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::cache::{CacheConfig, PendingUses, TokenCache};
 use super::codec::{AccountRow, TokenRow, id_to_db, key_from_db, revision_to_db, time_to_db};
-use super::{BackendError, KeyFingerprint, KeyLedger, StoreError, TokenStore};
+use super::{BackendError, KeyFingerprint, StoreError, TokenStore};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
@@ -71,7 +71,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &[&str])] = &[
     ),
     (
         2,
-        // The token keys this database was used with (see `KeyLedger`).
+        // The token keys this database was used with (see `TokenStore::remember_key`).
         &["CREATE TABLE IF NOT EXISTS feedkey_keys (
             version BIGINT PRIMARY KEY,
             fingerprint TEXT NOT NULL,
@@ -166,7 +166,7 @@ const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[
     ),
     (
         4,
-        // The token keys this database was used with (see `KeyLedger`).
+        // The token keys this database was used with (see `TokenStore::remember_key`).
         &["CREATE TABLE IF NOT EXISTS feedkey_keys (
             version BIGINT NOT NULL PRIMARY KEY,
             fingerprint VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -1108,69 +1108,6 @@ fn bind_token_row<'q>(
         .bind(t.parent_secret_set_at)
 }
 
-impl KeyLedger for SqlStore {
-    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
-        let inner = &self.inner;
-        let rows = inner
-            .bounded(async {
-                sqlx::query("SELECT version, fingerprint FROM feedkey_keys ORDER BY version")
-                    .fetch_all(&inner.pool)
-                    .await
-                    .map_err(backend)
-            })
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let version: i64 = row.try_get(0).map_err(backend)?;
-                let fingerprint: String = row.try_get(1).map_err(backend)?;
-                key_from_db(version, &fingerprint)
-            })
-            .collect()
-    }
-
-    async fn remember_key(
-        &self,
-        version: u32,
-        fingerprint: KeyFingerprint,
-    ) -> Result<KeyFingerprint, StoreError> {
-        let inner = &self.inner;
-        // A remembered row never changes: whoever inserted first, the read after the
-        // insert (a statement of its own, so it sees every commit) finds the winner.
-        let insert = match inner.dialect {
-            SqlDialect::Postgres => {
-                "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
-                 VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING"
-            }
-            SqlDialect::Mysql => {
-                "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
-                 VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE version = version"
-            }
-        };
-        let now = time_to_db(OffsetDateTime::now_utc())?;
-        let stored: String = inner
-            .bounded(async {
-                sqlx::query(AssertSqlSafe(render(inner.dialect, insert)))
-                    .bind(i64::from(version))
-                    .bind(fingerprint.to_string())
-                    .bind(now)
-                    .execute(&inner.pool)
-                    .await
-                    .map_err(backend)?;
-                sqlx::query(AssertSqlSafe(render(
-                    inner.dialect,
-                    "SELECT fingerprint FROM feedkey_keys WHERE version = ?",
-                )))
-                .bind(i64::from(version))
-                .fetch_one(&inner.pool)
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(backend)
-            })
-            .await?;
-        Ok(key_from_db(i64::from(version), &stored)?.1)
-    }
-}
-
 impl TokenStore for SqlStore {
     async fn insert_account(
         &self,
@@ -1433,6 +1370,67 @@ impl TokenStore for SqlStore {
         // Also when it failed or ran out of time: the purge may have committed.
         inner.cache.clear();
         deleted
+    }
+
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        let inner = &self.inner;
+        let rows = inner
+            .bounded(async {
+                sqlx::query("SELECT version, fingerprint FROM feedkey_keys ORDER BY version")
+                    .fetch_all(&inner.pool)
+                    .await
+                    .map_err(backend)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let version: i64 = row.try_get(0).map_err(backend)?;
+                let fingerprint: String = row.try_get(1).map_err(backend)?;
+                key_from_db(version, &fingerprint)
+            })
+            .collect()
+    }
+
+    async fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> Result<KeyFingerprint, StoreError> {
+        let inner = &self.inner;
+        // A remembered row never changes: whoever inserted first, the read after the
+        // insert (a statement of its own, so it sees every commit) finds the winner.
+        let insert = match inner.dialect {
+            SqlDialect::Postgres => {
+                "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
+                 VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING"
+            }
+            SqlDialect::Mysql => {
+                "INSERT INTO feedkey_keys (version, fingerprint, remembered_at) \
+                 VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE version = version"
+            }
+        };
+        let now = time_to_db(OffsetDateTime::now_utc())?;
+        let stored: String = inner
+            .bounded(async {
+                sqlx::query(AssertSqlSafe(render(inner.dialect, insert)))
+                    .bind(i64::from(version))
+                    .bind(fingerprint.to_string())
+                    .bind(now)
+                    .execute(&inner.pool)
+                    .await
+                    .map_err(backend)?;
+                sqlx::query(AssertSqlSafe(render(
+                    inner.dialect,
+                    "SELECT fingerprint FROM feedkey_keys WHERE version = ?",
+                )))
+                .bind(i64::from(version))
+                .fetch_one(&inner.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(backend)
+            })
+            .await?;
+        Ok(key_from_db(i64::from(version), &stored)?.1)
     }
 }
 
