@@ -3,6 +3,16 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The code in `docs/beyond-the-seeds.md`, compiled and run as doctests.
+#[doc = include_str!("../docs/beyond-the-seeds.md")]
+#[cfg(doctest)]
+pub struct BeyondTheSeedsDocTests;
+
+/// The code in `docs/operations.md`, compiled as doctests.
+#[doc = include_str!("../docs/operations.md")]
+#[cfg(doctest)]
+pub struct OperationsDocTests;
+
 mod account;
 mod audit;
 mod clock;

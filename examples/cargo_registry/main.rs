@@ -23,7 +23,7 @@
 //!
 //! Tokens live in SQLite under the data directory, or, with `--database <url>` (features
 //! `postgres`/`mysql`), in a database that several registry servers share: a token
-//! revoked through one is refused by all (see "Running many servers" in the README).
+//! revoked through one is refused by all (see "Running many servers" in docs/operations.md).
 //!
 //! The feed is the registry's name (`--name`, default `feedkey`). Crate names are
 //! canonicalised before feedkey sees them, lowercased with `_` made `-` (cargo's own rule

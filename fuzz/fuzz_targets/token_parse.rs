@@ -1,5 +1,5 @@
 //! Token parsing: `TokenFormat::new` and `TokenFormat::parse` never panic, and agree with
-//! a plain reference parser written here from the README's format description.
+//! a plain reference parser written here from the token format described in docs/security.md.
 //!
 //! Input: the bytes as text (parsed with the default format and, when the text proposes a
 //! valid prefix before its `_`, with that format: the seeds are plain token strings), and
@@ -55,7 +55,7 @@ enum Mutation {
     SwapCase { index: u8 },
 }
 
-/// The format as the README describes it, independently of the crate.
+/// The format as docs/security.md describes it, independently of the crate.
 fn reference_parse(prefix: &str, text: &str) -> Option<[u8; 16]> {
     let (p, body) = text.split_once('_')?;
     if p != prefix || body.len() != 70 {
