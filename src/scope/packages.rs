@@ -102,28 +102,22 @@ const GLOB_META: [char; 7] = ['*', '?', '[', ']', '{', '}', '\\'];
 
 /// Compiled matchers shared between identical package sets, so that a million tokens
 /// with one scope hold one matcher, and a record read again from a database does not
-/// compile its globs again. The most recently compiled [`RECENT`](compiled::RECENT)
-/// matchers are kept even when no record holds them.
+/// compile its globs again. A concurrent cache (`quick_cache`) of the [`RECENT`](compiled::RECENT)
+/// most used sets: when full it evicts its coldest sets one at a time, never all at once.
 mod compiled {
-    use std::collections::{BTreeSet, HashMap, VecDeque};
-    use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, OnceLock};
 
     use globset::GlobSet;
 
     use super::PackagePattern;
 
-    /// How many matchers are kept alive without any record holding them.
-    pub(super) const RECENT: usize = 1024;
+    /// How many compiled sets are kept.
+    pub(super) const RECENT: usize = 4096;
 
-    #[derive(Default)]
-    struct Table {
-        shared: HashMap<String, Weak<GlobSet>>,
-        recent: VecDeque<Arc<GlobSet>>,
-    }
-
-    fn table() -> &'static Mutex<Table> {
-        static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
-        TABLE.get_or_init(Mutex::default)
+    fn table() -> &'static quick_cache::sync::Cache<String, Arc<GlobSet>> {
+        static TABLE: OnceLock<quick_cache::sync::Cache<String, Arc<GlobSet>>> = OnceLock::new();
+        TABLE.get_or_init(|| quick_cache::sync::Cache::new(RECENT))
     }
 
     /// The key of a set: its case rule and its patterns (which hold no whitespace, so a
@@ -138,21 +132,11 @@ mod compiled {
     }
 
     pub(super) fn get(key: &str) -> Option<Arc<GlobSet>> {
-        let table = table().lock().unwrap_or_else(PoisonError::into_inner);
-        table.shared.get(key).and_then(Weak::upgrade)
+        table().get(key)
     }
 
     pub(super) fn put(key: String, matcher: &Arc<GlobSet>) {
-        let mut table = table().lock().unwrap_or_else(PoisonError::into_inner);
-        if table.recent.len() == RECENT {
-            table.recent.pop_front();
-        }
-        table.recent.push_back(Arc::clone(matcher));
-        // Forget dead matchers now and then, so the table stays the size of the live ones.
-        if table.shared.len() >= 2 * RECENT && table.shared.len().is_power_of_two() {
-            table.shared.retain(|_, m| m.strong_count() > 0);
-        }
-        table.shared.insert(key, Arc::downgrade(matcher));
+        table().insert(key, Arc::clone(matcher));
     }
 }
 

@@ -7,12 +7,16 @@
 //! short time under a keyed hash of (account, password) — never the password itself — and
 //! forgotten when the account's password changes.
 //!
+//! Argon2id runs off the async executor's threads where a Tokio runtime is there to take
+//! it (features `sqlite`, `postgres`, `mysql`, which bring Tokio's runtime): a 15 ms hash
+//! never stalls the other requests of a worker thread. Without those features, and under
+//! another executor, it runs in place, as the core asks nothing of the executor.
+//!
 //! Over 500 lines because the tests of the remembered verifies and the concurrency bound
-//! (about 140 lines) sit beside them.
+//! (about 180 lines) sit beside them.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use time::{Duration, OffsetDateTime};
@@ -81,6 +85,20 @@ pub struct PasswordConfig {
     remember_at_most: usize,
     max_concurrent: usize,
     wait_for_slot: bool,
+    #[cfg(any(test, feature = "test-util"))]
+    before_verify: Option<BeforeVerify>,
+}
+
+/// A test's hook, run where each Argon2id verify runs, just before it.
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Clone)]
+struct BeforeVerify(Arc<dyn Fn() + Send + Sync>);
+
+#[cfg(any(test, feature = "test-util"))]
+impl fmt::Debug for BeforeVerify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BeforeVerify")
+    }
 }
 
 impl Default for PasswordConfig {
@@ -91,6 +109,8 @@ impl Default for PasswordConfig {
             remember_at_most: Self::DEFAULT_REMEMBER_AT_MOST,
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             wait_for_slot: true,
+            #[cfg(any(test, feature = "test-util"))]
+            before_verify: None,
         }
     }
 }
@@ -169,6 +189,17 @@ impl PasswordConfig {
         self
     }
 
+    /// Runs `hook` on the thread that runs each Argon2id verify, just before it: a test
+    /// holds a verify in progress with it (a barrier), to show what else goes on
+    /// meanwhile. Feature `test-util`; not for production.
+    #[cfg(any(test, feature = "test-util"))]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn before_each_verify(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.before_verify = Some(BeforeVerify(Arc::new(hook)));
+        self
+    }
+
     /// A stored hash costing more than this many times the configured memory or passes
     /// is refused unverified: a tampered row must not buy gigabytes per request.
     pub const MAX_COST_FACTOR: u32 = 4;
@@ -190,15 +221,44 @@ struct Remembered {
     until: OffsetDateTime,
 }
 
-/// Argon2id hashing with a memory of good verifies and a concurrency bound.
-pub(crate) struct Passwords {
+/// Runs `work` (milliseconds of CPU, or a wait for a lock) off the async executor's
+/// threads: on Tokio's blocking pool when a Tokio runtime is running this code (the
+/// features that bring Tokio's runtime), in place otherwise. `None` when the runtime shut
+/// down before the work ran.
+pub(crate) async fn off_executor<T, F>(work: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        return match runtime.spawn_blocking(work).await {
+            Ok(done) => Some(done),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        };
+    }
+    Some(work())
+}
+
+/// Argon2id and the decoy hash, shared with the thread that runs a verify.
+struct Kdf {
     argon2: Argon2<'static>,
     decoy: OnceLock<Option<String>>,
+    #[cfg(any(test, feature = "test-util"))]
+    before_verify: Option<BeforeVerify>,
+}
+
+/// Argon2id hashing with a memory of good verifies and a concurrency bound.
+pub(crate) struct Passwords {
+    kdf: Arc<Kdf>,
     cache_key: Zeroizing<[u8; 32]>,
     remember_for: Duration,
     remember_at_most: usize,
-    remembered: Mutex<HashMap<[u8; 32], Remembered>>,
-    gate: tokio::sync::Semaphore,
+    /// Good verifies, keyed by a keyed hash of (account, password); a concurrent cache
+    /// (`quick_cache`) that evicts its coldest entries when full, never all at once.
+    remembered: quick_cache::sync::Cache<[u8; 32], Remembered>,
+    gate: Arc<tokio::sync::Semaphore>,
     wait_for_slot: bool,
 }
 
@@ -216,13 +276,17 @@ impl Passwords {
         getrandom::fill(cache_key.as_mut_slice())
             .map_err(|e| PasswordError::Hashing(e.to_string()))?;
         Ok(Self {
-            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, config.params.clone()),
-            decoy: OnceLock::new(),
+            kdf: Arc::new(Kdf {
+                argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, config.params.clone()),
+                decoy: OnceLock::new(),
+                #[cfg(any(test, feature = "test-util"))]
+                before_verify: config.before_verify.clone(),
+            }),
             cache_key,
             remember_for: config.remember_for,
             remember_at_most: config.remember_at_most,
-            remembered: Mutex::new(HashMap::new()),
-            gate: tokio::sync::Semaphore::new(config.max_concurrent),
+            remembered: quick_cache::sync::Cache::new(config.remember_at_most.max(1)),
+            gate: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent)),
             wait_for_slot: config.wait_for_slot,
         })
     }
@@ -240,15 +304,22 @@ impl Passwords {
     /// Hashes a new password under the configured parameters.
     pub(crate) async fn hash(&self, password: &str) -> Result<PasswordHash, PasswordError> {
         Self::check_input(password)?;
-        let _permit = self
-            .gate
-            .acquire()
+        let permit = Arc::clone(&self.gate)
+            .acquire_owned()
             .await
             .map_err(|e| PasswordError::Hashing(e.to_string()))?;
-        self.argon2
-            .hash_password(password.as_bytes())
-            .map(|h| PasswordHash(h.to_string()))
-            .map_err(|e| PasswordError::Hashing(e.to_string()))
+        let kdf = Arc::clone(&self.kdf);
+        let password = Zeroizing::new(password.to_owned());
+        off_executor(move || {
+            // The slot is held until the hash is done, even if the caller gave up.
+            let _permit = permit;
+            kdf.argon2
+                .hash_password(password.as_bytes())
+                .map(|h| PasswordHash(h.to_string()))
+                .map_err(|e| PasswordError::Hashing(e.to_string()))
+        })
+        .await
+        .unwrap_or_else(|| Err(PasswordError::Hashing("the runtime shut down".into())))
     }
 
     fn remember_key(&self, account: &AccountId, password: &str) -> [u8; 32] {
@@ -286,9 +357,9 @@ impl Passwords {
             };
         }
         let permit = if self.wait_for_slot {
-            self.gate.acquire().await.ok()
+            Arc::clone(&self.gate).acquire_owned().await.ok()
         } else {
-            match self.gate.try_acquire() {
+            match Arc::clone(&self.gate).try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(tokio::sync::TryAcquireError::NoPermits) => {
                     return PasswordCheck { busy: true, ..NO };
@@ -296,19 +367,49 @@ impl Passwords {
                 Err(tokio::sync::TryAcquireError::Closed) => None,
             }
         };
-        let Some(_permit) = permit else {
+        let Some(permit) = permit else {
             return NO;
+        };
+        let kdf = Arc::clone(&self.kdf);
+        let password = Zeroizing::new(password.to_owned());
+        let stored = stored.map(|h| h.0.clone());
+        let check = off_executor(move || {
+            // The slot is held until the verify is done, even if the caller gave up.
+            let _permit = permit;
+            kdf.verify(&password, stored.as_deref())
+        })
+        .await
+        .unwrap_or(NO);
+        if check.matched {
+            self.remember(key, account_revision, now);
+        }
+        check
+    }
+}
+
+impl Kdf {
+    /// The Argon2id verify of `password` against `stored` (or the decoy): milliseconds
+    /// of CPU, run off the executor.
+    fn verify(&self, password: &str, stored: Option<&str>) -> PasswordCheck {
+        const NO: PasswordCheck = PasswordCheck {
+            matched: false,
+            stale: false,
+            busy: false,
         };
         // A stored hash too costly to verify (a tampered row) is checked against the
         // decoy instead, and never matches.
-        let affordable = stored.filter(|h| self.affordable(h.as_phc()));
+        let affordable = stored.filter(|h| self.affordable(h));
         let target = match affordable {
-            Some(hash) => Some(hash.0.as_str()),
+            Some(hash) => Some(hash),
             None => self.decoy().map(String::as_str),
         };
         let Some(target) = target else {
             return NO;
         };
+        #[cfg(any(test, feature = "test-util"))]
+        if let Some(hook) = &self.before_verify {
+            (hook.0)();
+        }
         // Run the verify first, decoy or not, so both cost the same.
         let verified = self
             .argon2
@@ -318,7 +419,6 @@ impl Passwords {
         if !matched {
             return NO;
         }
-        self.remember(key, account_revision, now);
         PasswordCheck {
             matched,
             stale: self.is_stale(target),
@@ -370,16 +470,15 @@ impl Passwords {
             Err(_) => true,
         }
     }
+}
 
+impl Passwords {
     fn recall(&self, key: &[u8; 32], account_revision: u64, now: OffsetDateTime) -> bool {
         if self.remember_for <= Duration::ZERO {
             return false;
         }
-        let map = self
-            .remembered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
+        self.remembered
+            .get(key)
             .is_some_and(|r| r.account_revision == account_revision && now < r.until)
     }
 
@@ -387,17 +486,7 @@ impl Passwords {
         if self.remember_for <= Duration::ZERO || self.remember_at_most == 0 {
             return;
         }
-        let mut map = self
-            .remembered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= self.remember_at_most {
-            map.retain(|_, r| now < r.until);
-            if map.len() >= self.remember_at_most {
-                map.clear();
-            }
-        }
-        map.insert(
+        self.remembered.insert(
             key,
             Remembered {
                 account_revision,
@@ -409,10 +498,7 @@ impl Passwords {
     /// How many good verifies are remembered.
     #[cfg(test)]
     pub(crate) fn remembered_len(&self) -> usize {
-        self.remembered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.remembered.len()
     }
 }
 
@@ -479,6 +565,47 @@ mod tests {
                 assert!(p.remembered_len() <= 2);
             }
         });
+    }
+
+    #[test]
+    fn a_full_memory_forgets_some_verifies_not_all() {
+        block_on(async {
+            let p =
+                Passwords::new(&PasswordConfig::insecure_fast_for_tests().remember_at_most(100))
+                    .unwrap();
+            for n in 0..100u64 {
+                p.remember([n as u8; 32], 1, NOW);
+            }
+            // One more than fits: the others are still remembered (a memory that empties
+            // itself here sends every request to Argon2 at once).
+            p.remember([200; 32], 1, NOW);
+            let kept = (0..100u64)
+                .filter(|n| p.recall(&[*n as u8; 32], 1, NOW))
+                .count();
+            assert!(kept >= 90, "only {kept} of 100 verifies remembered");
+        });
+    }
+
+    #[test]
+    fn verifies_run_in_place_outside_a_tokio_runtime() {
+        // Another executor (here, none but a plain poll loop): the core asks nothing of it.
+        let p = passwords();
+        let hash = poll_to_end(p.hash("pw")).unwrap();
+        let id = AccountId::new("a").unwrap();
+        assert!(poll_to_end(p.verify(&id, 1, "pw", Some(&hash), NOW)).matched);
+    }
+
+    /// Polls `f` to completion on this thread, outside any Tokio runtime.
+    fn poll_to_end<F: std::future::Future>(f: F) -> F::Output {
+        use std::task::{Context, Poll, Waker};
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+                return out;
+            }
+            std::thread::yield_now();
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! What SQL backends keep in memory: recently read token records (with their compiled
 //! scopes) for a bounded time, and last-used times waiting to be written.
+//!
+//! Over 500 lines because the tests of the cache's guards (staleness, races with writes,
+//! the change feed, bounds; about 170 lines) sit beside them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -155,16 +158,26 @@ impl CacheConfig {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     stored: StoredToken,
     loaded: Instant,
 }
 
-/// Recently read token records.
+/// Recently read token records, in a concurrent cache (`quick_cache`: sharded, CLOCK-Pro
+/// eviction), so that a full cache evicts its coldest records one at a time instead of
+/// dropping everything and sending every request to the database at once.
+///
+/// Reads take no lock of ours. Writes to the cache (a fill, an invalidation, a clear)
+/// take `writes`, so that the epoch check of a fill and its insert are one step with
+/// respect to an invalidation: a record read before a write committed never lands after
+/// that write's invalidation.
 pub(crate) struct TokenCache {
-    entries: RwLock<HashMap<TokenId, Entry>>,
-    /// Bumped, under the write lock, by every invalidation: a record read from the
-    /// database is kept only if no write was made since its read began.
+    entries: quick_cache::sync::Cache<TokenId, Entry>,
+    /// Held by every change to `entries` (never by a read).
+    writes: Mutex<()>,
+    /// Bumped, under `writes`, by every invalidation: a record read from the database is
+    /// kept only if no write was made since its read began.
     epoch: AtomicU64,
     ttl: Duration,
     capacity: usize,
@@ -176,12 +189,19 @@ pub(crate) struct TokenCache {
 impl TokenCache {
     pub(crate) fn new(config: &CacheConfig) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
+            // quick_cache wants a capacity of at least one; a zero capacity is honoured
+            // by `put`, which then keeps nothing.
+            entries: quick_cache::sync::Cache::new(config.capacity.max(1)),
+            writes: Mutex::new(()),
             epoch: AtomicU64::new(0),
             ttl: config.ttl,
             capacity: config.capacity,
             trusted: AtomicBool::new(true),
         }
+    }
+
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A cache that stays bypassed until [`TokenCache::trust`] (its change feed is up).
@@ -195,19 +215,19 @@ impl TokenCache {
     /// The change feed is up: start caching, from empty.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn trust(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.writing();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.entries.clear();
         self.trusted.store(true, Ordering::Release);
     }
 
     /// The change feed is down: forget everything and bypass the cache until it is back.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn distrust(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.writing();
         self.trusted.store(false, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.entries.clear();
     }
 
     /// Whether the cache is in use.
@@ -227,11 +247,10 @@ impl TokenCache {
         if self.ttl.is_zero() || !self.trusted.load(Ordering::Acquire) {
             return None;
         }
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        entries
+        self.entries
             .get(id)
             .filter(|e| e.loaded.elapsed() < self.ttl)
-            .map(|e| e.stored.clone())
+            .map(|e| e.stored)
     }
 
     /// Keeps a record just loaded, unless a write was made since `epoch` was taken (the
@@ -240,18 +259,14 @@ impl TokenCache {
         if self.ttl.is_zero() || self.capacity == 0 {
             return;
         }
+        // The trust bound runs from before the check: never later than the read began
+        // to count as "loaded".
         let read_started = Instant::now();
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.writing();
         if self.epoch.load(Ordering::Acquire) != epoch || !self.trusted.load(Ordering::Acquire) {
             return;
         }
-        if entries.len() >= self.capacity {
-            entries.retain(|_, e| e.loaded.elapsed() < self.ttl);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(
+        self.entries.insert(
             stored.record.id,
             Entry {
                 stored,
@@ -262,26 +277,35 @@ impl TokenCache {
 
     /// Forgets one record: call it after the write to it has committed.
     pub(crate) fn invalidate(&self, id: &TokenId) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.writing();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.remove(id);
+        self.entries.remove(id);
     }
 
     /// Forgets every record.
     pub(crate) fn clear(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let _writing = self.writing();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.entries.clear();
     }
 
-    /// Notes a use in the cached record, so the next read sees it.
+    /// Notes a use in the cached record, so the next read sees it (the entry keeps its
+    /// load time: a use does not stretch its trust).
     pub(crate) fn touch(&self, id: &TokenId, at: OffsetDateTime) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = entries.get_mut(id)
+        let _writing = self.writing();
+        if let Some(mut entry) = self.entries.peek(id)
             && entry.stored.last_used_at.is_none_or(|last| last < at)
         {
             entry.stored.last_used_at = Some(at);
+            // Only if still there; a soft replace does not make the entry hotter.
+            let _ = self.entries.replace(*id, entry, true);
         }
+    }
+
+    /// How many records are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -380,7 +404,7 @@ mod tests {
         );
         for n in 0..5 {
             cache.put(stored(n), cache.epoch());
-            assert!(cache.entries.read().unwrap().len() <= 2);
+            assert!(cache.len() <= 2);
         }
         assert!(cache.get(&TokenId::from_bytes([4; 16])).is_some());
         std::thread::sleep(Duration::from_millis(40));
@@ -388,6 +412,58 @@ mod tests {
         let off = TokenCache::new(&CacheConfig::default().ttl(Duration::ZERO));
         off.put(stored(1), off.epoch());
         assert!(off.get(&TokenId::from_bytes([1; 16])).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_evicts_some_records_not_all() {
+        let cache = TokenCache::new(&CacheConfig::default().capacity(100));
+        for n in 0..100 {
+            cache.put(stored(n), cache.epoch());
+        }
+        // One record more than fits: the others stay (a cache that empties itself here
+        // sends every request to the database at once).
+        cache.put(stored(200), cache.epoch());
+        let kept = (0..100)
+            .filter(|n| cache.get(&TokenId::from_bytes([*n; 16])).is_some())
+            .count();
+        assert!(kept >= 90, "only {kept} of 100 records kept");
+        assert!(cache.len() <= 100);
+    }
+
+    #[test]
+    fn a_use_is_seen_by_the_next_read_and_does_not_stretch_the_trust() {
+        let cache = TokenCache::new(&CacheConfig::default().ttl(Duration::from_millis(50)));
+        let id = TokenId::from_bytes([1; 16]);
+        cache.put(stored(1), cache.epoch());
+        let at = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        cache.touch(&id, at);
+        assert_eq!(cache.get(&id).unwrap().last_used_at, Some(at));
+        // An older use does not go back in time.
+        cache.touch(&id, OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(cache.get(&id).unwrap().last_used_at, Some(at));
+        // A touch of a record not kept keeps nothing.
+        cache.touch(&TokenId::from_bytes([2; 16]), at);
+        assert!(cache.get(&TokenId::from_bytes([2; 16])).is_none());
+        std::thread::sleep(Duration::from_millis(30));
+        cache.touch(&id, at + time::Duration::hours(1));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get(&id).is_none(), "served past its ttl");
+    }
+
+    #[test]
+    fn invalidate_and_clear_forget_records_and_refuse_racing_fills() {
+        let cache = TokenCache::new(&CacheConfig::default());
+        for n in 1..=3 {
+            cache.put(stored(n), cache.epoch());
+        }
+        let epoch = cache.epoch();
+        cache.invalidate(&TokenId::from_bytes([1; 16]));
+        assert!(cache.get(&TokenId::from_bytes([1; 16])).is_none());
+        assert!(cache.get(&TokenId::from_bytes([2; 16])).is_some());
+        cache.clear();
+        assert!(cache.get(&TokenId::from_bytes([2; 16])).is_none());
+        cache.put(stored(3), epoch);
+        assert!(cache.get(&TokenId::from_bytes([3; 16])).is_none());
     }
 
     #[cfg(any(feature = "postgres", feature = "mysql"))]

@@ -11,6 +11,7 @@ use crate::record::{AccountRecord, StoredToken, TokenRecord};
 pub use crate::secret::KeyFingerprint;
 use crate::token::TokenId;
 
+mod any;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod cache;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -20,7 +21,11 @@ mod memory;
 mod server;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 
+pub use any::AnyStore;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use cache::CacheConfig;
 pub use memory::MemoryStore;

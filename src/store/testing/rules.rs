@@ -6,14 +6,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use feedkey::time::Duration;
-use feedkey::{
+use crate::time::Duration;
+use crate::{
     Action, DenyReason, Error, Expiry, Feedkey, LATEST_EXPIRY, LifetimeError, Networks, NewChild,
     NewToken, Refresh, Request, Scope, StoreError, Target, TokenEdit, TokenId, TokenStatus,
     TokenStore,
 };
 
-use super::{Backend, PUSH, START, api_key, ci_scope, keys};
+use super::{Backend, PUSH, START, api_key, ci_scope, feedkey_on, key};
 
 const OUTSIDE: &str = "192.0.2.1";
 const INSIDE: &str = "10.1.2.3";
@@ -30,7 +30,7 @@ fn job() -> NewChild {
 /// the status `token`, `tokens` and `expiring_within` show.
 async fn standing<S: TokenStore>(
     keys: &Feedkey<S>,
-    account: &feedkey::AccountId,
+    account: &crate::AccountId,
     secret: &str,
     id: TokenId,
 ) -> (
@@ -92,8 +92,10 @@ fn live() -> (
     )
 }
 
-pub(super) async fn a_revoked_parent_ends_its_children_on_every_path<B: Backend>(backend: &B) {
-    let (keys, _clock, alice) = keys(backend).await;
+/// A revoked parent ends its children, as `authorize`, `authenticate`, `token`, `tokens`
+/// and `expiring_within` all see.
+pub async fn a_revoked_parent_ends_its_children_on_every_path<B: Backend>(backend: &B) {
+    let (keys, _clock, alice) = feedkey_on(backend).await;
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
         .await
@@ -108,8 +110,10 @@ pub(super) async fn a_revoked_parent_ends_its_children_on_every_path<B: Backend>
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-pub(super) async fn a_regenerated_primary_key_ends_its_children<B: Backend>(backend: &B) {
-    let (keys, clock, alice) = keys(backend).await;
+/// A regenerated primary key ends its children, even at the same instant; a child of the
+/// new key lives.
+pub async fn a_regenerated_primary_key_ends_its_children<B: Backend>(backend: &B) {
+    let (keys, clock, alice) = feedkey_on(backend).await;
     let primary = keys
         .regenerate_primary(&alice, Expiry::Never)
         .await
@@ -138,10 +142,10 @@ pub(super) async fn a_regenerated_primary_key_ends_its_children<B: Backend>(back
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-pub(super) async fn a_refreshed_parent_ends_its_children_when_its_window_closes<B: Backend>(
-    backend: &B,
-) {
-    let (keys, clock, alice) = keys(backend).await;
+/// A refreshed parent's children live as long as its old secret does: to the end of the
+/// overlap, or at once without one.
+pub async fn a_refreshed_parent_ends_its_children_when_its_window_closes<B: Backend>(backend: &B) {
+    let (keys, clock, alice) = feedkey_on(backend).await;
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
         .await
@@ -172,10 +176,11 @@ pub(super) async fn a_refreshed_parent_ends_its_children_when_its_window_closes<
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-pub(super) async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_secret<B: Backend>(
+/// A child derived with the old secret inside a refresh's overlap ends with that secret.
+pub async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_secret<B: Backend>(
     backend: &B,
 ) {
-    let (keys, clock, alice) = keys(backend).await;
+    let (keys, clock, alice) = feedkey_on(backend).await;
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
         .await
@@ -200,20 +205,20 @@ pub(super) async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_se
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-pub(super) async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_old_secret<
-    B: Backend,
->(
+/// A child derived while its parent is refreshed concurrently dies with the secret the
+/// refresh retires, whichever write commits first.
+pub async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_old_secret<B: Backend>(
     backend: &B,
 ) {
-    let clock = feedkey::ManualClock::new(START);
+    let clock = crate::ManualClock::new(START);
     let gate = Arc::new(Gate::new(backend.store().await));
     let keys = Arc::new(
-        Feedkey::builder(Arc::clone(&gate), super::key(1))
+        Feedkey::builder(Arc::clone(&gate), key(1))
             .clock(clock.clone())
             .build()
             .unwrap(),
     );
-    let alice = feedkey::AccountId::new("alice").unwrap();
+    let alice = crate::AccountId::new("alice").unwrap();
     keys.create_account(&alice, Expiry::Never).await.unwrap();
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
@@ -242,10 +247,10 @@ pub(super) async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_ol
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-pub(super) async fn a_narrowed_parent_network_binds_its_children_on_every_path<B: Backend>(
-    backend: &B,
-) {
-    let (keys, _clock, alice) = keys(backend).await;
+/// A parent narrowed to some networks binds its children on `authorize`, `authenticate`
+/// and `derive`.
+pub async fn a_narrowed_parent_network_binds_its_children_on_every_path<B: Backend>(backend: &B) {
+    let (keys, _clock, alice) = feedkey_on(backend).await;
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
         .await
@@ -264,7 +269,7 @@ pub(super) async fn a_narrowed_parent_network_binds_its_children_on_every_path<B
     let secret = child.token.expose_secret();
     let outside = from(secret, OUTSIDE);
     let inside = from(secret, INSIDE);
-    let reason = |r: Result<feedkey::Grant, feedkey::Denial>| r.err().map(|d| d.reason().clone());
+    let reason = |r: Result<crate::Grant, crate::Denial>| r.err().map(|d| d.reason().clone());
     let refused = Some(DenyReason::AddressNotAllowed);
     assert_eq!(
         reason(keys.authorize(&outside, Action::Push, &PUSH).await),
@@ -293,9 +298,10 @@ pub(super) async fn a_narrowed_parent_network_binds_its_children_on_every_path<B
     keys.derive(&parent_inside, child).await.unwrap();
 }
 
-pub(super) async fn an_idle_parent_derives_nothing_on_either_path<B: Backend>(backend: &B) {
+/// An idle or expired parent derives nothing, by secret or by id.
+pub async fn an_idle_parent_derives_nothing_on_either_path<B: Backend>(backend: &B) {
     // `keys` retires tokens unused for 400 days.
-    let (keys, clock, alice) = keys(backend).await;
+    let (keys, clock, alice) = feedkey_on(backend).await;
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
         .await
@@ -371,16 +377,18 @@ impl<S> Gate<S> {
     }
 }
 
-pub(super) async fn a_refresh_that_loses_a_race_says_so<B: Backend>(backend: &B) {
-    let clock = feedkey::ManualClock::new(START);
+/// Of two refreshes of one read, one wins and the other answers
+/// [`StoreError::Conflict`]; called again, it succeeds.
+pub async fn a_refresh_that_loses_a_race_says_so<B: Backend>(backend: &B) {
+    let clock = crate::ManualClock::new(START);
     let gate = Arc::new(Gate::new(backend.store().await));
     let keys = Arc::new(
-        Feedkey::builder(Arc::clone(&gate), super::key(1))
+        Feedkey::builder(Arc::clone(&gate), key(1))
             .clock(clock.clone())
             .build()
             .unwrap(),
     );
-    let alice = feedkey::AccountId::new("alice").unwrap();
+    let alice = crate::AccountId::new("alice").unwrap();
     keys.create_account(&alice, Expiry::Never).await.unwrap();
     let t = keys
         .issue(&alice, NewToken::new("ci", ci_scope()))
@@ -388,7 +396,7 @@ pub(super) async fn a_refresh_that_loses_a_race_says_so<B: Backend>(backend: &B)
         .unwrap();
     let id = t.token.id();
     gate.hold(id);
-    let race = |keys: Arc<Feedkey<Arc<Gate<B::Store>>>>, alice: feedkey::AccountId| {
+    let race = |keys: Arc<Feedkey<Arc<Gate<B::Store>>>>, alice: crate::AccountId| {
         tokio::spawn(async move { keys.refresh(&alice, id).await })
     };
     let a = race(Arc::clone(&keys), alice.clone());
@@ -415,10 +423,10 @@ pub(super) async fn a_refresh_that_loses_a_race_says_so<B: Backend>(backend: &B)
         .unwrap();
 }
 
-pub(super) async fn expiries_every_store_can_hold_are_the_only_ones_accepted<B: Backend>(
-    backend: &B,
-) {
-    let (keys, _clock, alice) = keys(backend).await;
+/// Expiries past [`LATEST_EXPIRY`] are refused; the latest one is stored and read back
+/// exactly.
+pub async fn expiries_every_store_can_hold_are_the_only_ones_accepted<B: Backend>(backend: &B) {
+    let (keys, _clock, alice) = feedkey_on(backend).await;
     let too_late = LATEST_EXPIRY + Duration::seconds(1);
     assert_eq!(
         keys.issue(
@@ -456,9 +464,9 @@ pub(super) async fn expiries_every_store_can_hold_are_the_only_ones_accepted<B: 
 
 mod gate_store {
 
-    use feedkey::time::OffsetDateTime;
-    use feedkey::{AccountId, StoreError, TokenId, TokenStore};
-    use feedkey::{AccountRecord, StoredToken, TokenRecord};
+    use crate::time::OffsetDateTime;
+    use crate::{AccountId, StoreError, TokenId, TokenStore};
+    use crate::{AccountRecord, StoredToken, TokenRecord};
 
     use super::Gate;
 

@@ -1,0 +1,154 @@
+//! [`AnyStore`]: one store type over the built-in backends, for a server that picks its
+//! backend at run time (from its configuration) without being generic over it.
+
+use time::OffsetDateTime;
+
+use super::{KeyFingerprint, MemoryStore, StoreError, TokenStore};
+use crate::account::AccountId;
+use crate::record::{AccountRecord, StoredToken, TokenRecord};
+use crate::token::TokenId;
+
+/// Any of the built-in stores, chosen at run time: a `Feedkey<AnyStore>` is one type
+/// whichever backend the configuration names. Each call is passed to the store inside
+/// (one `match`, no allocation).
+///
+/// ```
+/// use feedkey::store::AnyStore;
+/// use feedkey::{Feedkey, MemoryStore, TokenKey};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let configured = "memory"; // read from the server's configuration
+/// let store: AnyStore = match configured {
+///     "memory" => MemoryStore::new().into(),
+///     other => return Err(format!("no such store: {other}").into()),
+/// };
+/// let keys: Feedkey<AnyStore> = Feedkey::builder(store, TokenKey::new(1, &[7; 32])).build()?;
+/// # drop(keys);
+/// # Ok(())
+/// # }
+/// ```
+/// Share one with [`Arc`](std::sync::Arc), which is a store too.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// [`MemoryStore`] (boxed: it is far larger than the handles the others are).
+    Memory(Box<MemoryStore>),
+    /// [`SqliteStore`](super::SqliteStore).
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    Sqlite(super::SqliteStore),
+    /// [`SqlStore`](super::SqlStore): PostgreSQL or MySQL/MariaDB.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
+    Sql(super::SqlStore),
+}
+
+impl From<MemoryStore> for AnyStore {
+    fn from(store: MemoryStore) -> Self {
+        Self::Memory(Box::new(store))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<super::SqliteStore> for AnyStore {
+    fn from(store: super::SqliteStore) -> Self {
+        Self::Sqlite(store)
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl From<super::SqlStore> for AnyStore {
+    fn from(store: super::SqlStore) -> Self {
+        Self::Sql(store)
+    }
+}
+
+/// `$store.$call` on whichever store `$self` holds.
+macro_rules! each {
+    ($self:expr, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call.await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($store) => $call.await,
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            AnyStore::Sql($store) => $call.await,
+        }
+    };
+}
+
+impl TokenStore for AnyStore {
+    async fn insert_account(
+        &self,
+        account: AccountRecord,
+        primary: TokenRecord,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.insert_account(account, primary))
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        each!(self, s => s.account(id))
+    }
+
+    async fn update_account(
+        &self,
+        account: AccountRecord,
+        expected_revision: u64,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.update_account(account, expected_revision))
+    }
+
+    async fn insert_token(&self, record: TokenRecord) -> Result<(), StoreError> {
+        each!(self, s => s.insert_token(record))
+    }
+
+    async fn token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
+        each!(self, s => s.token(id))
+    }
+
+    async fn account_tokens(&self, account: &AccountId) -> Result<Vec<StoredToken>, StoreError> {
+        each!(self, s => s.account_tokens(account))
+    }
+
+    async fn update_token(
+        &self,
+        record: TokenRecord,
+        expected_revision: u64,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.update_token(record, expected_revision))
+    }
+
+    async fn touch_token(&self, id: &TokenId, at: OffsetDateTime) -> Result<(), StoreError> {
+        each!(self, s => s.touch_token(id, at))
+    }
+
+    async fn tokens_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        each!(self, s => s.tokens_expiring(from, until))
+    }
+
+    async fn tokens_unused_since(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        each!(self, s => s.tokens_unused_since(before))
+    }
+
+    async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        each!(self, s => s.purge_revoked(before))
+    }
+
+    async fn key_fingerprints(&self) -> Result<Vec<(u32, KeyFingerprint)>, StoreError> {
+        each!(self, s => s.key_fingerprints())
+    }
+
+    async fn remember_key(
+        &self,
+        version: u32,
+        fingerprint: KeyFingerprint,
+    ) -> Result<KeyFingerprint, StoreError> {
+        each!(self, s => s.remember_key(version, fingerprint))
+    }
+}

@@ -1,0 +1,122 @@
+//! Every SQL statement of the server backends, written once with `?` placeholders and
+//! rendered for the dialect, and the one column list of a token row.
+
+use super::*;
+
+pub(super) const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
+     expires_at, revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at";
+
+/// Every statement, written once with `?` placeholders and rendered for the dialect.
+/// They are constants of this file (no value is ever spliced into one: values are bound),
+/// which is what makes `AssertSqlSafe` true here.
+pub(super) struct Statements {
+    pub(super) insert_account: SqlStr,
+    pub(super) insert_token: SqlStr,
+    pub(super) select_account: SqlStr,
+    pub(super) account_exists: SqlStr,
+    pub(super) update_account: SqlStr,
+    pub(super) select_token: SqlStr,
+    pub(super) token_exists: SqlStr,
+    pub(super) account_tokens: SqlStr,
+    pub(super) update_token: SqlStr,
+    pub(super) touch: SqlStr,
+    pub(super) expiring: SqlStr,
+    pub(super) unused: SqlStr,
+    pub(super) purge: SqlStr,
+    /// Tells every server that a token changed (PostgreSQL: `NOTIFY`; MySQL: a row in
+    /// the change feed), inside the writing transaction.
+    pub(super) announce: SqlStr,
+    /// MySQL: the change feed's recent rows.
+    pub(super) changes: SqlStr,
+    /// MySQL: drops change-feed rows no server needs any more.
+    pub(super) prune_changes: SqlStr,
+}
+
+/// The PostgreSQL channel token changes are announced on.
+pub(super) const CHANNEL: &str = "feedkey_tokens";
+
+/// The payload that means "every token" (a purge).
+pub(super) const ALL: &str = "*";
+
+/// MySQL's clock, in microseconds since the epoch.
+pub(super) const MYSQL_NOW_US: &str = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)";
+
+impl Statements {
+    pub(super) fn new(dialect: SqlDialect) -> Self {
+        let r = |sql: &str| AssertSqlSafe(Arc::<str>::from(render(dialect, sql))).into_sql_str();
+        Self {
+            insert_account: r("INSERT INTO feedkey_accounts \
+                (id, password, primary_token, created_at, revision) VALUES (?, ?, ?, ?, ?)"),
+            insert_token: r(&format!(
+                "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            select_account: r("SELECT id, password, primary_token, created_at, revision \
+                FROM feedkey_accounts WHERE id = ?"),
+            account_exists: r("SELECT 1 FROM feedkey_accounts WHERE id = ?"),
+            update_account: r(
+                "UPDATE feedkey_accounts SET password = ?, primary_token = ?, \
+                revision = ? WHERE id = ? AND revision = ?",
+            ),
+            select_token: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE id = ?"
+            )),
+            token_exists: r("SELECT 1 FROM feedkey_tokens WHERE id = ?"),
+            account_tokens: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE account = ? \
+                 ORDER BY created_at, id"
+            )),
+            update_token: r(
+                "UPDATE feedkey_tokens SET kind = ?, description = ?, scope = ?, \
+                secret_hash = ?, expires_at = ?, revoked_at = ?, parent = ?, retired = ?, \
+                revision = ? WHERE id = ? AND account = ? AND revision = ?",
+            ),
+            touch: r("UPDATE feedkey_tokens SET last_used_at = ? \
+                WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"),
+            expiring: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
+                 AND expires_at >= ? AND expires_at < ? ORDER BY expires_at, id"
+            )),
+            unused: r(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
+                 AND COALESCE(last_used_at, created_at) <= ? ORDER BY id"
+            )),
+            purge: r("DELETE FROM feedkey_tokens WHERE revoked_at IS NOT NULL AND revoked_at < ?"),
+            announce: match dialect {
+                SqlDialect::Postgres => r(&format!("SELECT pg_notify('{CHANNEL}', ?)")),
+                SqlDialect::Mysql => r(&format!(
+                    "INSERT INTO feedkey_changes (token_id, changed_at) VALUES (?, {MYSQL_NOW_US})"
+                )),
+            },
+            changes: r(&format!(
+                "SELECT seq, token_id FROM feedkey_changes \
+                 WHERE changed_at >= {MYSQL_NOW_US} - ? ORDER BY seq"
+            )),
+            prune_changes: r(&format!(
+                "DELETE FROM feedkey_changes WHERE changed_at < {MYSQL_NOW_US} - ?"
+            )),
+        }
+    }
+}
+
+/// `sql` with its `?` placeholders as the dialect writes them (`$1`, `$2`… for
+/// PostgreSQL). No statement here has a `?` inside a literal.
+pub(super) fn render(dialect: SqlDialect, sql: &str) -> String {
+    match dialect {
+        SqlDialect::Mysql => sql.to_owned(),
+        SqlDialect::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    }
+}
