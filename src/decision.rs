@@ -1,12 +1,17 @@
-//! What is asked (an action on a target) and what is answered (a grant or a denial).
+//! What is asked (an action on a target) and what is answered (a grant or a denial): the
+//! one vocabulary of refusals ([`DenyReason`]), the status each maps to, and the scope
+//! rule ([`Scope::check`]) that speaks it.
+//!
+//! Over 500 lines because the scope table and the table of every reason's status (about
+//! 230 lines) sit beside the two functions they test.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::account::AccountId;
 use crate::record::{TokenKind, TokenRecord};
-use crate::request::CredentialError;
-use crate::scope::Permission;
+use crate::request::{Action, CredentialError, Target};
+use crate::scope::{Packages, Permission, Scope};
 use crate::store::{KeyCheckError, StoreError};
 use crate::token::{TokenId, TokenParseError};
 
@@ -261,20 +266,92 @@ impl Denial {
     }
 
     /// What to answer the client: one status per class, never the reason.
+    ///
+    /// One arm per reason, no catch-all: a new reason does not compile until someone
+    /// decides its status. 401 when the request did not prove who it is (and the same 401
+    /// whichever proof failed, so a client learns nothing of which); 403 when the proven
+    /// credential does not cover the request (only its holder sees that); 503 when nothing
+    /// was decided.
     pub fn status(&self) -> DenyStatus {
         match self.reason {
+            // 401: no credential could be read, so no one is proven.
+            DenyReason::MalformedCredential(_) => DenyStatus::Unauthorized,
+            // 401: not a token of this registry's shape or checksum.
+            DenyReason::MalformedToken(_) => DenyStatus::Unauthorized,
+            // 401: the same answer as a wrong secret, so ids cannot be probed.
+            DenyReason::UnknownToken => DenyStatus::Unauthorized,
+            // 401: the secret did not prove the token.
+            DenyReason::WrongSecret => DenyStatus::Unauthorized,
+            // 401: a dead token proves no one: revoked, expired, idle, or its parent dead.
+            DenyReason::Revoked
+            | DenyReason::Expired
+            | DenyReason::Idle
+            | DenyReason::ParentInvalid => DenyStatus::Unauthorized,
+            // 401: a replaced secret after its window is treated as leaked, not as proof.
+            DenyReason::RetiredSecretReused => DenyStatus::Unauthorized,
+            // 401: a hash under a key this process lacks cannot be verified, so nothing
+            // is proven (the store as a whole answers `KeyMismatch`, 503, instead).
+            DenyReason::UnknownKey => DenyStatus::Unauthorized,
+            // 401: the same answer as a wrong password, so accounts cannot be probed.
+            DenyReason::UnknownAccount => DenyStatus::Unauthorized,
+            // 401: the password did not prove the account.
+            DenyReason::WrongPassword => DenyStatus::Unauthorized,
+            // 401: a token is never proof for an interactive sign-in.
+            DenyReason::TokenCannotSignIn => DenyStatus::Unauthorized,
+            // 403: the proven token's scope lacks the permission, feed or package, or the
+            // action names no package.
             DenyReason::ActionOutOfScope(_)
             | DenyReason::FeedOutOfScope
             | DenyReason::PackageOutOfScope
-            | DenyReason::PackageRequired
-            | DenyReason::InvalidTarget
-            | DenyReason::AddressNotAllowed
-            | DenyReason::ParentOutOfScope
-            | DenyReason::PasswordCannotWrite => DenyStatus::Forbidden,
+            | DenyReason::PackageRequired => DenyStatus::Forbidden,
+            // 403: the credential was proven before the target was looked at.
+            DenyReason::InvalidTarget => DenyStatus::Forbidden,
+            // 403: a proven token used from outside its (or its parent's) networks.
+            DenyReason::AddressNotAllowed => DenyStatus::Forbidden,
+            // 403: a proven derived token whose parent was narrowed below the request.
+            DenyReason::ParentOutOfScope => DenyStatus::Forbidden,
+            // 403: the password is refused for writes before it is checked: the answer is
+            // the same whatever the password, so it tells nothing.
+            DenyReason::PasswordCannotWrite => DenyStatus::Forbidden,
+            // 503: the store failed, the password checks are all busy, or the token keys
+            // are not the store's: nothing was decided, the client did nothing wrong.
             DenyReason::Store(_) | DenyReason::Busy | DenyReason::KeyMismatch(_) => {
                 DenyStatus::Unavailable
             }
-            _ => DenyStatus::Unauthorized,
+        }
+    }
+}
+
+/// The scope rule, in the one vocabulary of denials: a scope's refusal *is* a
+/// [`DenyReason`], with no table in between. It lives here, beside [`DenyReason`], because
+/// `decision` sits above `scope` in the layers (`scope` cannot name a `DenyReason`).
+impl Scope {
+    /// Whether this scope covers `action` on `target`, and if not, which part refused:
+    /// [`DenyReason::PackageRequired`], [`DenyReason::ActionOutOfScope`],
+    /// [`DenyReason::FeedOutOfScope`] or [`DenyReason::PackageOutOfScope`]. The client
+    /// address is not looked at here: where a token may act from is one rule, for its own
+    /// networks and a parent's, in `policy::liveness::may_act_from`.
+    pub(crate) fn check(&self, action: Action, target: &Target<'_>) -> Result<(), DenyReason> {
+        // The permission the action needs (`Scope::required`); none when it names no package.
+        let needed = Self::required(action, target).ok_or(DenyReason::PackageRequired)?;
+        // The scope's permissions lack it.
+        if !self.permissions().contains(needed) {
+            return Err(DenyReason::ActionOutOfScope(needed));
+        }
+        // The feed is not among the scope's (`Feeds::allows`).
+        if !self.feeds().allows(target.feed_name()) {
+            return Err(DenyReason::FeedOutOfScope);
+        }
+        match target.package_id() {
+            // One package: the package rule, `Packages::allows` (globs and case in
+            // `PackageSet::matches`).
+            Some(id) if self.packages().allows(id) => Ok(()),
+            Some(_) => Err(DenyReason::PackageOutOfScope),
+            // The whole feed's listing: only a token for every package may read it; a
+            // token for some packages would see packages outside its scope, so it asks per
+            // package instead.
+            None if matches!(self.packages(), Packages::Any) => Ok(()),
+            None => Err(DenyReason::PackageOutOfScope),
         }
     }
 }
@@ -293,3 +370,166 @@ impl fmt::Display for Denial {
 }
 
 impl std::error::Error for Denial {}
+
+#[cfg(test)]
+mod tests {
+    //! The scope rule's table ([`Scope::check`]) and the status of every reason.
+
+    use super::*;
+    use crate::scope::{Feeds, Permissions};
+
+    fn scope(perms: Permissions, feeds: Feeds, packages: Packages) -> Scope {
+        Scope::new(perms, feeds, packages).unwrap()
+    }
+
+    #[test]
+    fn the_evaluator_table() {
+        let ci = scope(
+            Permissions::WRITE_ONLY,
+            Feeds::only(["ci"]).unwrap(),
+            Packages::only(["fabrikam.service.*", "Contoso.Core"]).unwrap(),
+        );
+        let reader = Scope::read_only();
+        let pkg = |id| Target::package("ci", id);
+        let new = |id| Target::new_package("ci", id);
+        let rows: Vec<(&Scope, Action, Target<'_>, Result<(), DenyReason>)> = vec![
+            // A write-only key pushes a new package its glob covers, in any case.
+            (&ci, Action::Push, new("Fabrikam.Service.Framework"), Ok(())),
+            // ... and a new version of an exact id, case-insensitively.
+            (&ci, Action::Push, pkg("contoso.core"), Ok(())),
+            // ... but cannot read, even a package it may push.
+            (
+                &ci,
+                Action::Read,
+                pkg("contoso.core"),
+                Err(DenyReason::ActionOutOfScope(Permission::Read)),
+            ),
+            // ... nor unlist.
+            (
+                &ci,
+                Action::Unlist,
+                pkg("contoso.core"),
+                Err(DenyReason::ActionOutOfScope(Permission::Unlist)),
+            ),
+            // ... nor push to another feed.
+            (
+                &ci,
+                Action::Push,
+                Target::package("release", "contoso.core"),
+                Err(DenyReason::FeedOutOfScope),
+            ),
+            // ... nor push a package outside its globs.
+            (
+                &ci,
+                Action::Push,
+                new("Fabrikam.Other"),
+                Err(DenyReason::PackageOutOfScope),
+            ),
+            // The glob's dot is literal: fabrikam.service.* does not cover fabrikam.services.
+            (
+                &ci,
+                Action::Push,
+                new("fabrikam.servicex.a"),
+                Err(DenyReason::PackageOutOfScope),
+            ),
+            // Push with no package named is refused whatever the scope.
+            (
+                &ci,
+                Action::Push,
+                Target::feed("ci"),
+                Err(DenyReason::PackageRequired),
+            ),
+            // A read-only key reads the listing and any package.
+            (&reader, Action::Read, Target::feed("ci"), Ok(())),
+            (&reader, Action::Read, pkg("anything"), Ok(())),
+            // ... and cannot push either kind.
+            (
+                &reader,
+                Action::Push,
+                new("x"),
+                Err(DenyReason::ActionOutOfScope(Permission::PushNew)),
+            ),
+            (
+                &reader,
+                Action::Push,
+                pkg("x"),
+                Err(DenyReason::ActionOutOfScope(Permission::PushVersion)),
+            ),
+        ];
+        for (scope, action, target, want) in rows {
+            assert_eq!(scope.check(action, &target), want, "{action:?} {target:?}");
+        }
+    }
+
+    #[test]
+    fn push_version_only_cannot_create_packages() {
+        let s = scope(Permissions::PUSH_VERSION_ONLY, Feeds::Any, Packages::Any);
+        assert!(s.check(Action::Push, &Target::package("f", "a")).is_ok());
+        assert_eq!(
+            s.check(Action::Push, &Target::new_package("f", "a")),
+            Err(DenyReason::ActionOutOfScope(Permission::PushNew))
+        );
+    }
+
+    #[test]
+    fn a_package_limited_reader_cannot_list_the_feed() {
+        let s = scope(
+            Permissions::READ_ONLY,
+            Feeds::Any,
+            Packages::only(["a.*"]).unwrap(),
+        );
+        assert!(s.check(Action::Read, &Target::package("f", "a.b")).is_ok());
+        assert_eq!(
+            s.check(Action::Read, &Target::feed("f")),
+            Err(DenyReason::PackageOutOfScope)
+        );
+    }
+
+    #[test]
+    fn every_reason_has_its_status() {
+        use DenyStatus::{Forbidden, Unauthorized, Unavailable};
+        let rows = [
+            (
+                DenyReason::MalformedCredential(CredentialError::Missing),
+                Unauthorized,
+            ),
+            (
+                DenyReason::MalformedToken(TokenParseError::MissingPrefix),
+                Unauthorized,
+            ),
+            (DenyReason::UnknownToken, Unauthorized),
+            (DenyReason::WrongSecret, Unauthorized),
+            (DenyReason::Revoked, Unauthorized),
+            (DenyReason::Expired, Unauthorized),
+            (DenyReason::Idle, Unauthorized),
+            (DenyReason::ParentInvalid, Unauthorized),
+            (DenyReason::RetiredSecretReused, Unauthorized),
+            (DenyReason::UnknownKey, Unauthorized),
+            (DenyReason::UnknownAccount, Unauthorized),
+            (DenyReason::WrongPassword, Unauthorized),
+            (DenyReason::TokenCannotSignIn, Unauthorized),
+            (DenyReason::ActionOutOfScope(Permission::Read), Forbidden),
+            (DenyReason::FeedOutOfScope, Forbidden),
+            (DenyReason::PackageOutOfScope, Forbidden),
+            (DenyReason::PackageRequired, Forbidden),
+            (DenyReason::InvalidTarget, Forbidden),
+            (DenyReason::AddressNotAllowed, Forbidden),
+            (DenyReason::ParentOutOfScope, Forbidden),
+            (DenyReason::PasswordCannotWrite, Forbidden),
+            (DenyReason::Store(StoreError::NotFound), Unavailable),
+            (DenyReason::Busy, Unavailable),
+            (
+                DenyReason::KeyMismatch(KeyCheckError::Store(StoreError::NotFound)),
+                Unavailable,
+            ),
+        ];
+        for (reason, want) in rows {
+            let status = Denial::new(reason.clone()).status();
+            assert_eq!(status, want, "{reason:?}");
+        }
+        assert_eq!(
+            [Unauthorized, Forbidden, Unavailable].map(DenyStatus::as_u16),
+            [401, 403, 503]
+        );
+    }
+}

@@ -13,6 +13,12 @@ pub struct BeyondTheSeedsDocTests;
 #[cfg(doctest)]
 pub struct OperationsDocTests;
 
+/// `docs/ARCHITECTURE.md`: the layers, and where each rule lives (doctested so that it
+/// stays part of the build).
+#[doc = include_str!("../docs/ARCHITECTURE.md")]
+#[cfg(doctest)]
+pub struct ArchitectureDocTests;
+
 mod account;
 mod audit;
 mod clock;

@@ -378,6 +378,23 @@ mod tests {
                 max: Duration::hours(1)
             })
         );
+        // The cap and the parent's expiry are inclusive.
+        assert_eq!(
+            p.child_expiry(NOW, Duration::hours(1), None),
+            Ok(NOW + Duration::hours(1))
+        );
+        assert_eq!(
+            p.child_expiry(
+                NOW,
+                Duration::minutes(10),
+                Some(NOW + Duration::minutes(10))
+            ),
+            Ok(NOW + Duration::minutes(10))
+        );
+        assert_eq!(
+            p.child_expiry(NOW, Duration::minutes(5), Some(NOW + Duration::minutes(10))),
+            Ok(NOW + Duration::minutes(5))
+        );
         assert!(matches!(
             p.child_expiry(
                 NOW,
@@ -437,6 +454,10 @@ mod tests {
         assert_eq!(
             p.child_expiry(late, Duration::hours(1), None),
             Err(LifetimeError::TooLate)
+        );
+        assert_eq!(
+            p.child_expiry(late, Duration::minutes(30), None),
+            Ok(LATEST_EXPIRY)
         );
     }
 

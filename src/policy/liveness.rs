@@ -485,6 +485,8 @@ mod tests {
         assert!(!keep_retired(&r, &policy, T0 + Duration::hours(1)));
         r.kept_until = T0 + Duration::days(30);
         assert!(keep_retired(&r, &policy, T0 + Duration::days(29)));
+        // Kept up to, not at, its `kept_until` (reuse is told apart until then).
+        assert!(!keep_retired(&r, &policy, T0 + Duration::days(30)));
     }
 
     #[test]

@@ -227,6 +227,18 @@ mod tests {
             (None, Some(b"Bearer  "), CredentialError::UnsupportedScheme),
             (None, Some(b"Basic !!!"), CredentialError::MalformedBasic),
             (None, Some(b"Basic Ym9i"), CredentialError::MalformedBasic),
+            // `bob:`: an empty password.
+            (
+                None,
+                Some(b"Basic Ym9iOg=="),
+                CredentialError::MalformedBasic,
+            ),
+            // `bob:a\x01b`: a control character in the password.
+            (
+                None,
+                Some(b"Basic Ym9iOmEBYg=="),
+                CredentialError::MalformedBasic,
+            ),
             (
                 Some(b"fk_a"),
                 Some(b"Bearer fk_b"),
@@ -240,6 +252,9 @@ mod tests {
                 "{key:?} {auth:?}"
             );
         }
+        // The longest value is read; one byte more is the `TooLong` above.
+        let longest = vec![b'a'; MAX_HEADER_LEN];
+        assert!(Credential::from_api_key(&longest).is_ok());
     }
 
     #[test]

@@ -129,15 +129,6 @@ pub enum NotCovered {
     Networks,
 }
 
-/// Which part of a scope refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutOfScope {
-    Action(Permission),
-    Feed,
-    Package,
-    PackageRequired,
-}
-
 impl Scope {
     /// A checked scope.
     ///
@@ -286,28 +277,9 @@ impl Scope {
         }
     }
 
-    /// Whether this scope covers `action` on `target`, and if not, which part refused.
-    /// The client address is not looked at here: where a token may act from is one rule,
-    /// for its own networks and a parent's, in `policy::liveness::may_act_from`.
-    pub(crate) fn check(&self, action: Action, target: &Target<'_>) -> Result<(), OutOfScope> {
-        let needed = Self::required(action, target).ok_or(OutOfScope::PackageRequired)?;
-        if !self.permissions.contains(needed) {
-            return Err(OutOfScope::Action(needed));
-        }
-        if !self.feeds.allows(target.feed_name()) {
-            return Err(OutOfScope::Feed);
-        }
-        match (&self.packages, target.package_id()) {
-            // A token for every package covers the feed and each package in it.
-            (Packages::Any, _) => Ok(()),
-            // A token for some packages covers each one its patterns match.
-            (Packages::Only(set), Some(id)) if set.matches(id) => Ok(()),
-            (Packages::Only(_), Some(_)) => Err(OutOfScope::Package),
-            // A token for some packages cannot read the whole feed's listing: it would
-            // show packages outside its scope. Ask per package instead.
-            (Packages::Only(_), None) => Err(OutOfScope::Package),
-        }
-    }
+    // `Scope::check`, which puts `required`, `Feeds::allows` and `PackageSet::matches`
+    // together and names the part that refused, lives in `decision`: its refusals are
+    // `DenyReason`s, and `decision` sits above `scope`.
 }
 
 #[cfg(test)]

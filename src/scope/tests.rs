@@ -10,109 +10,6 @@ fn scope(perms: Permissions, feeds: Feeds, packages: Packages) -> Scope {
 }
 
 #[test]
-fn the_evaluator_table() {
-    let ci = scope(
-        Permissions::WRITE_ONLY,
-        Feeds::only(["ci"]).unwrap(),
-        Packages::only(["fabrikam.service.*", "Contoso.Core"]).unwrap(),
-    );
-    let reader = Scope::read_only();
-    let pkg = |id| Target::package("ci", id);
-    let new = |id| Target::new_package("ci", id);
-    let rows: Vec<(&Scope, Action, Target<'_>, Result<(), OutOfScope>)> = vec![
-        // A write-only key pushes a new package its glob covers, in any case.
-        (&ci, Action::Push, new("Fabrikam.Service.Framework"), Ok(())),
-        // ... and a new version of an exact id, case-insensitively.
-        (&ci, Action::Push, pkg("contoso.core"), Ok(())),
-        // ... but cannot read, even a package it may push.
-        (
-            &ci,
-            Action::Read,
-            pkg("contoso.core"),
-            Err(OutOfScope::Action(Permission::Read)),
-        ),
-        // ... nor unlist.
-        (
-            &ci,
-            Action::Unlist,
-            pkg("contoso.core"),
-            Err(OutOfScope::Action(Permission::Unlist)),
-        ),
-        // ... nor push to another feed.
-        (
-            &ci,
-            Action::Push,
-            Target::package("release", "contoso.core"),
-            Err(OutOfScope::Feed),
-        ),
-        // ... nor push a package outside its globs.
-        (
-            &ci,
-            Action::Push,
-            new("Fabrikam.Other"),
-            Err(OutOfScope::Package),
-        ),
-        // The glob's dot is literal: fabrikam.service.* does not cover fabrikam.services.
-        (
-            &ci,
-            Action::Push,
-            new("fabrikam.servicex.a"),
-            Err(OutOfScope::Package),
-        ),
-        // Push with no package named is refused whatever the scope.
-        (
-            &ci,
-            Action::Push,
-            Target::feed("ci"),
-            Err(OutOfScope::PackageRequired),
-        ),
-        // A read-only key reads the listing and any package.
-        (&reader, Action::Read, Target::feed("ci"), Ok(())),
-        (&reader, Action::Read, pkg("anything"), Ok(())),
-        // ... and cannot push either kind.
-        (
-            &reader,
-            Action::Push,
-            new("x"),
-            Err(OutOfScope::Action(Permission::PushNew)),
-        ),
-        (
-            &reader,
-            Action::Push,
-            pkg("x"),
-            Err(OutOfScope::Action(Permission::PushVersion)),
-        ),
-    ];
-    for (scope, action, target, want) in rows {
-        assert_eq!(scope.check(action, &target), want, "{action:?} {target:?}");
-    }
-}
-
-#[test]
-fn push_version_only_cannot_create_packages() {
-    let s = scope(Permissions::PUSH_VERSION_ONLY, Feeds::Any, Packages::Any);
-    assert!(s.check(Action::Push, &Target::package("f", "a")).is_ok());
-    assert_eq!(
-        s.check(Action::Push, &Target::new_package("f", "a")),
-        Err(OutOfScope::Action(Permission::PushNew))
-    );
-}
-
-#[test]
-fn a_package_limited_reader_cannot_list_the_feed() {
-    let s = scope(
-        Permissions::READ_ONLY,
-        Feeds::Any,
-        Packages::only(["a.*"]).unwrap(),
-    );
-    assert!(s.check(Action::Read, &Target::package("f", "a.b")).is_ok());
-    assert_eq!(
-        s.check(Action::Read, &Target::feed("f")),
-        Err(OutOfScope::Package)
-    );
-}
-
-#[test]
 fn case_folding_is_ascii_only() {
     let set = PackageSet::new(["K*", "i*"]).unwrap();
     assert!(set.matches("kontoso"));
@@ -389,4 +286,31 @@ fn scopes_round_trip_through_serde_and_are_checked_on_the_way_in() {
     assert!(serde_json::from_str::<Scope>(bad).is_err());
     let bad = r#"{"permissions":["read"],"feeds":"any","packages":{"only":{"patterns":["a{"]}}}"#;
     assert!(serde_json::from_str::<Scope>(bad).is_err());
+}
+
+#[test]
+fn a_refused_name_is_quoted_in_its_error_cut_to_64_characters() {
+    assert_eq!(
+        FeedName::new("two words"),
+        Err(ScopeError::InvalidFeedName("two words".to_owned()))
+    );
+    let long = "é".repeat(FeedName::MAX_LEN);
+    assert_eq!(
+        FeedName::new(&long),
+        Err(ScopeError::InvalidFeedName("é".repeat(64)))
+    );
+}
+
+#[test]
+fn a_scope_writes_when_it_can_push_or_unlist() {
+    let table = [
+        (Permissions::READ_ONLY, false),
+        (Permissions::PUSH_VERSION_ONLY, true),
+        (Permissions::WRITE_ONLY, true),
+        (Permissions::FULL, true),
+    ];
+    for (permissions, writes) in table {
+        let s = scope(permissions, Feeds::Any, Packages::Any);
+        assert_eq!(s.can_write(), writes, "{permissions:?}");
+    }
 }

@@ -18,22 +18,10 @@ use crate::policy::liveness::{self, Dead};
 use crate::record::{StoredToken, TokenRecord};
 use crate::request::{Action, Target};
 use crate::request::{Credential, Request};
-use crate::scope::OutOfScope;
 use crate::secret::Matched;
 use crate::service::Feedkey;
 use crate::store::TokenStore;
 use crate::token::PresentedToken;
-
-impl From<OutOfScope> for DenyReason {
-    fn from(out: OutOfScope) -> Self {
-        match out {
-            OutOfScope::Action(p) => DenyReason::ActionOutOfScope(p),
-            OutOfScope::Feed => DenyReason::FeedOutOfScope,
-            OutOfScope::Package => DenyReason::PackageOutOfScope,
-            OutOfScope::PackageRequired => DenyReason::PackageRequired,
-        }
-    }
-}
 
 impl From<Dead> for DenyReason {
     fn from(dead: Dead) -> Self {
@@ -260,7 +248,7 @@ impl<S: TokenStore> Feedkey<S> {
         record
             .scope
             .check(action, target)
-            .map_err(|out| Denial::for_record(out.into(), record))?;
+            .map_err(|reason| Denial::for_record(reason, record))?;
         if let Some(parent) = &proven.parent {
             parent
                 .record
