@@ -1,6 +1,9 @@
 //! The account password: Argon2id, a short-lived memory of good verifies, and a bound on
 //! how many verifies run at once.
 //!
+//! Over 500 lines because its tests (about 180 lines: the memory, the bound, rehashing,
+//! the decoy) sit beside the code they test.
+//!
 //! A password is low-entropy, so it gets a slow, memory-hard KDF (Argon2id, 19 MiB and two
 //! passes by default: about 15 ms). A package restore that sends the password on each of
 //! hundreds of requests must not pay that each time, so a good verify is remembered for a

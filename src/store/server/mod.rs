@@ -1,6 +1,9 @@
 //! PostgreSQL (feature `postgres`) and MySQL/MariaDB (feature `mysql`): one database that
 //! many registry servers share.
 //!
+//! Over 500 lines because the `TokenStore` implementation (every operation bounded, every
+//! write announced) and its tests (about 70 lines) belong together.
+//!
 //! Driver: `sqlx`, through its runtime-checked query API (building never needs a live
 //! database) and its `Any` driver, so one implementation serves both databases; only the
 //! schema, the placeholder syntax and the migration lock differ.

@@ -1,6 +1,9 @@
 //! The conformance checks of the whole facade on a store: every operation, races,
 //! hostile text, corrupt rows, compare-and-swap, migrations, account ids and the key
 //! ledger.
+//!
+//! Over 500 lines because each check is a whole story through the facade; they are
+//! listed together so that a backend runs all of them.
 
 use std::sync::Arc;
 
