@@ -251,7 +251,7 @@ fn password_beside_token(c: &mut Criterion) {
         .token
         .expose_secret()
         .to_owned();
-    let password = Request::with_basic("alice", "a long and private passphrase");
+    let password = Request::basic("alice", "a long and private passphrase");
     let target = Target::feed("main");
     let mut group = c.benchmark_group("credential_path");
     group.sample_size(20);

@@ -66,7 +66,7 @@ fn caches(c: &mut Criterion) {
         .unwrap();
     ready(remembering.create_account(&alice, Expiry::Never)).unwrap();
     ready(remembering.set_password(&alice, "a long and private passphrase")).unwrap();
-    let password = Request::with_basic("alice", "a long and private passphrase");
+    let password = Request::basic("alice", "a long and private passphrase");
     let target = Target::feed("main");
     ready(remembering.authorize(&password, Action::Read, &target)).unwrap();
     group.bench_function("remembered_password_authorize", |b| {

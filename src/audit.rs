@@ -101,7 +101,8 @@ pub struct AuditEvent {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use feedkey::{AuditEvent, Feedkey, MemoryStore, TokenKey};
+/// use feedkey::audit::AuditEvent;
+/// use feedkey::{Feedkey, MemoryStore, TokenKey};
 ///
 /// let seen = Arc::new(Mutex::new(Vec::<AuditEvent>::new()));
 /// let sink = Arc::clone(&seen);

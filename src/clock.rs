@@ -25,7 +25,7 @@ impl Clock for SystemClock {
 /// A clock that moves only when told to. Clones share one time.
 ///
 /// ```
-/// use feedkey::{Clock, ManualClock};
+/// use feedkey::policy::{Clock, ManualClock};
 /// use time::{Duration, macros::datetime};
 ///
 /// let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));

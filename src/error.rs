@@ -1,6 +1,7 @@
-//! The management API's error, wrapping each concern's own.
+//! The management API's error, wrapping each concern's own, and the detail types it
+//! carries (what an edit tried to widen, why a record field was refused).
 
-use crate::account::RecordError;
+pub use crate::account::{MAX_DESCRIPTION_LEN, RecordError};
 use crate::decision::Denial;
 use crate::policy::lifetime::LifetimeError;
 use crate::scope::{NotCovered, ScopeError};

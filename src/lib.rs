@@ -20,60 +20,68 @@ pub struct OperationsDocTests;
 pub struct ArchitectureDocTests;
 
 mod account;
-mod audit;
+pub mod audit;
 mod clock;
 mod decision;
-mod error;
-mod policy;
+pub mod error;
+pub mod policy;
 mod record;
-mod request;
-mod scope;
+pub mod request;
+pub mod scope;
 mod secret;
 mod service;
 pub mod store;
-mod token;
+pub mod token;
 
-pub use account::{AccountId, MAX_DESCRIPTION_LEN, RecordError};
-#[cfg(feature = "tracing")]
-pub use audit::TracingAudit;
-pub use audit::{AuditEvent, AuditKind, AuditSink, NoAudit, RevokeCause};
-pub use clock::{Clock, ManualClock, SystemClock};
+// The root: the names a registry uses every day. Everything else lives under the module
+// that names its concern: `store` (records, hashes, backends), `policy` (lifetimes,
+// rotation, passwords, clocks, configuration errors), `audit` (events), `scope`,
+// `request`, `token` and `error` (their detail and error types).
+pub use account::AccountId;
 pub use decision::{Denial, DenyReason, DenyStatus, Grant, GrantedBy};
-pub use error::{Error, Widening};
-pub use policy::{
-    Expiry, LATEST_EXPIRY, LifetimeError, LifetimeLimit, LifetimePolicy, RotationPolicy,
-};
-pub use record::{AccountRecord, StoredToken, TokenInfo, TokenKind, TokenRecord, TokenStatus};
-pub use request::{
-    API_KEY_HEADER, Action, Credential, CredentialError, MAX_HEADER_LEN, Request, Target,
-};
-pub use scope::{
-    FeedName, Feeds, Networks, NotCovered, PackagePattern, PackageSet, Packages, Permission,
-    Permissions, Scope, ScopeError,
-};
-pub use secret::{
-    HashError, MAX_RETIRED_SECRETS, PasswordConfig, PasswordError, PasswordHash, RetiredSecret,
-    SecretHash, TokenKey,
-};
-pub use service::{
-    ConfigError, Feedkey, FeedkeyBuilder, IssuedToken, NewChild, NewToken, Refresh, TokenEdit,
-};
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
-)]
-pub use store::CacheConfig;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use store::SqliteStore;
-pub use store::{MemoryStore, StoreError, TokenStore};
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
-pub use store::{SqlDialect, SqlStore};
+pub use error::Error;
+pub use policy::Expiry;
+pub use record::{TokenInfo, TokenKind, TokenStatus};
+pub use request::{Action, Credential, Request, Target};
+pub use scope::{Feeds, Networks, PackageSet, Packages, Permission, Permissions, Scope};
+pub use secret::TokenKey;
+pub use service::{Feedkey, FeedkeyBuilder, IssuedToken, NewChild, NewToken, Refresh, TokenEdit};
+pub use store::{MemoryStore, TokenStore};
 /// The time types the API speaks: re-exported so users need not match versions.
 pub use time;
-pub use token::{
-    PlainToken, PresentedToken, TokenFormat, TokenFormatError, TokenId, TokenIdError,
-    TokenParseError,
+pub use token::{PlainToken, TokenId};
+
+// Kept for code written before 0.2: the names that moved off the root, still reachable
+// at their old paths but no longer listed there.
+#[cfg(feature = "tracing")]
+#[doc(hidden)]
+pub use audit::TracingAudit;
+#[doc(hidden)]
+pub use audit::{AuditEvent, AuditKind, AuditSink, NoAudit, RevokeCause};
+#[doc(hidden)]
+pub use error::{MAX_DESCRIPTION_LEN, RecordError, Widening};
+#[doc(hidden)]
+pub use policy::{
+    Clock, ConfigError, LATEST_EXPIRY, LifetimeError, LifetimeLimit, LifetimePolicy, ManualClock,
+    PasswordConfig, PasswordError, RotationPolicy, SystemClock,
 };
+#[doc(hidden)]
+pub use request::{API_KEY_HEADER, CredentialError, MAX_HEADER_LEN};
+#[doc(hidden)]
+pub use scope::{FeedName, NotCovered, PackagePattern, ScopeError};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[doc(hidden)]
+pub use store::CacheConfig;
+#[cfg(feature = "sqlite")]
+#[doc(hidden)]
+pub use store::SqliteStore;
+#[doc(hidden)]
+pub use store::{
+    AccountRecord, HashError, MAX_RETIRED_SECRETS, PasswordHash, RetiredSecret, SecretHash,
+    StoreError, StoredToken, TokenRecord,
+};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[doc(hidden)]
+pub use store::{SqlDialect, SqlStore};
+#[doc(hidden)]
+pub use token::{PresentedToken, TokenFormat, TokenFormatError, TokenIdError, TokenParseError};

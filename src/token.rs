@@ -120,6 +120,16 @@ impl TokenFormat {
         self.parse(text).is_ok()
     }
 
+    /// Whether `text` has this format's prefix and a token's length, checksum unchecked:
+    /// the looser test that keeps a mistyped token (a Basic-auth password shaped like a
+    /// token) away from the password check, so it is reported as a malformed token.
+    /// [`looks_like_token`](Self::looks_like_token) is this plus a valid body.
+    pub(crate) fn has_token_shape(&self, text: &str) -> bool {
+        text.strip_prefix(self.prefix())
+            .is_some_and(|rest| rest.starts_with('_'))
+            && text.len() == self.token_len()
+    }
+
     /// Parses a token string presented by a client.
     ///
     /// # Errors

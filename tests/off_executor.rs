@@ -81,7 +81,7 @@ fn a_token_is_authorized_while_a_password_check_and_a_sqlite_write_are_held() {
         let password = tokio::spawn({
             let keys = Arc::clone(&keys);
             async move {
-                let request = Request::with_basic("alice", "correct horse battery");
+                let request = Request::basic("alice", "correct horse battery");
                 keys.authorize(&request, Action::Read, &Target::feed("main"))
                     .await
                     .map(drop)
@@ -103,7 +103,7 @@ fn a_token_is_authorized_while_a_password_check_and_a_sqlite_write_are_held() {
         );
 
         // Meanwhile, on the same (only) executor thread: a token is authorized.
-        let request = Request::with_token(reader.token.expose_secret());
+        let request = Request::token(reader.token.expose_secret());
         keys.authorize(&request, Action::Read, &Target::feed("main"))
             .await
             .unwrap();

@@ -900,8 +900,8 @@ fn sent_for_known(text: &str, via: Via, user: &str) -> Sent {
 
 fn request_for<'s>(sent: &'s Sent, via: Option<(Via, &str, &'s str)>) -> Request<'s> {
     match via {
-        Some((Via::WithToken, _, text)) => Request::with_token(text),
-        Some((Via::WithBasic, user, text)) => Request::with_basic(user, text),
+        Some((Via::WithToken, _, text)) => Request::token(text),
+        Some((Via::WithBasic, user, text)) => Request::basic(user, text),
         _ => Request::from_headers(sent.api_key.as_deref(), sent.authorization.as_deref()),
     }
 }

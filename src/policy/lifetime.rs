@@ -79,7 +79,7 @@ fn too_long_message(limit: LifetimeLimit, max: Duration) -> String {
 /// [`LifetimePolicy::DEFAULT_MAX_CHILD_LIFETIME`] unless configured.
 ///
 /// ```
-/// use feedkey::LifetimePolicy;
+/// use feedkey::policy::LifetimePolicy;
 /// use feedkey::time::Duration;
 ///
 /// // npm's granular tokens: write tokens at most 90 days, read-only ones unlimited.

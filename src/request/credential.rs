@@ -279,7 +279,7 @@ mod tests {
         let shown = format!("{r:?}");
         assert!(shown.contains("bob"));
         assert!(!shown.contains("hunter2"));
-        let r = Request::with_token("fk_secret");
+        let r = Request::token("fk_secret");
         assert!(!format!("{r:?}").contains("secret"));
     }
 

@@ -1,7 +1,7 @@
 //! What is asked: an action on a target, and the request that carries the credential.
 //!
 //! Below scopes (which match a target) and above secrets; the credential's parsing lives in
-//! [`credential`], the `http` crate's header maps in `http` (feature `http`).
+//! `credential`, the `http` crate's header maps in `http` (feature `http`).
 
 use std::net::IpAddr;
 
@@ -166,7 +166,7 @@ impl<'a> Request<'a> {
     }
 
     /// A request carrying `credential`.
-    pub fn with_credential(credential: Credential<'a>) -> Self {
+    pub fn from_credential(credential: Credential<'a>) -> Self {
         Self {
             credential: Ok(credential),
             client_addr: None,
@@ -174,7 +174,7 @@ impl<'a> Request<'a> {
     }
 
     /// A request with Basic credentials a server has already decoded.
-    pub fn with_basic(username: &str, password: &str) -> Request<'static> {
+    pub fn basic(username: &str, password: &str) -> Request<'static> {
         Request {
             credential: Ok(Credential::Basic {
                 username: username.to_owned(),
@@ -185,11 +185,32 @@ impl<'a> Request<'a> {
     }
 
     /// A request presenting `token` (as an API key).
-    pub fn with_token(token: &'a str) -> Self {
+    pub fn token(token: &'a str) -> Self {
         Self {
             credential: Ok(Credential::Token(token)),
             client_addr: None,
         }
+    }
+
+    /// Kept for code written before 0.2: see [`Request::from_credential`].
+    #[deprecated(note = "use `Request::from_credential`")]
+    #[doc(hidden)]
+    pub fn with_credential(credential: Credential<'a>) -> Self {
+        Self::from_credential(credential)
+    }
+
+    /// Kept for code written before 0.2: see [`Request::basic`].
+    #[deprecated(note = "use `Request::basic`")]
+    #[doc(hidden)]
+    pub fn with_basic(username: &str, password: &str) -> Request<'static> {
+        Request::basic(username, password)
+    }
+
+    /// Kept for code written before 0.2: see [`Request::token`].
+    #[deprecated(note = "use `Request::token`")]
+    #[doc(hidden)]
+    pub fn with_token(token: &'a str) -> Self {
+        Self::token(token)
     }
 
     /// A request from the `Authorization` header of a cargo client (see

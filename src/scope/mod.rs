@@ -84,7 +84,7 @@ fn truncate(text: &str) -> String {
 ///     Packages::only(["Contoso.Service*"])?,
 /// )?;
 /// assert!(scope.packages().allows("contoso.service.core"));
-/// # Ok::<(), feedkey::ScopeError>(())
+/// # Ok::<(), feedkey::scope::ScopeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "ScopeSpec")]

@@ -177,7 +177,7 @@ pub(super) const LOWERCASE_BUF: usize = 256;
 /// assert!(!set.matches("acme._")); // `_` lies between `Z` and `z`, not in `[0-Z]`
 /// assert!(!set.matches("XA")); // `A` is a letter, which `[!a-z]` refuses in any case
 /// assert!(!set.matches("acme.\u{df}")); // not ASCII: matches nothing
-/// # Ok::<(), feedkey::ScopeError>(())
+/// # Ok::<(), feedkey::scope::ScopeError>(())
 /// ```
 #[derive(Clone)]
 pub struct PackageSet {

@@ -69,7 +69,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// token-shaped password, or a store failure ([`StoreError::Conflict`] if the account changed meanwhile).
     pub async fn set_password(&self, account: &AccountId, password: &str) -> Result<(), Error> {
         self.keys_ready().await?;
-        if self.looks_like_token(password) {
+        if self.format.has_token_shape(password) {
             return Err(PasswordError::LooksLikeToken.into());
         }
         let hash = self.passwords.hash(password).await?;

@@ -69,19 +69,11 @@ impl<S: TokenStore> Feedkey<S> {
     /// length. Such a string never goes to the password check, so a mistyped token is
     /// logged as a malformed token, not as a wrong password.
     fn classify<'a>(&self, password: &'a str) -> Secret<'a> {
-        if self.looks_like_token(password) {
+        if self.format.has_token_shape(password) {
             Secret::Token(password)
         } else {
             Secret::Password(password)
         }
-    }
-
-    /// Whether `text` has this registry's token prefix and a token's length.
-    pub(crate) fn looks_like_token(&self, text: &str) -> bool {
-        let has_prefix = text
-            .strip_prefix(self.format.prefix())
-            .is_some_and(|rest| rest.starts_with('_'));
-        has_prefix && text.len() == self.format.token_len()
     }
 
     /// What `request` presents: the one reading of a credential every entry point uses

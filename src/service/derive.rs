@@ -28,7 +28,7 @@ use super::IssuedToken;
 ///     Scope::new(Permissions::PUSH_VERSION_ONLY, Feeds::only(["ci"])?, Packages::only(["Contoso.Service.Core"])?)?,
 ///     Duration::minutes(15),
 /// );
-/// # Ok::<(), feedkey::ScopeError>(())
+/// # Ok::<(), feedkey::scope::ScopeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct NewChild {

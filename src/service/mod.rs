@@ -16,8 +16,8 @@ use crate::decision::DenyReason;
 use crate::error::Error;
 use crate::policy::lifetime::LifetimePolicy;
 use crate::policy::rotation::RotationPolicy;
-use crate::secret::{HashError, KeyFingerprint, TokenHasher, TokenKey};
-use crate::secret::{PasswordConfig, PasswordError, Passwords};
+use crate::secret::{KeyFingerprint, TokenHasher, TokenKey};
+use crate::secret::{PasswordConfig, Passwords};
 use crate::store::{KeyCheckError, TokenStore};
 use crate::token::TokenFormat;
 
@@ -35,17 +35,7 @@ pub use edit::TokenEdit;
 pub use issue::{IssuedToken, NewToken};
 pub use rotate::Refresh;
 
-/// Why a [`Feedkey`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The token keys are unusable.
-    #[error(transparent)]
-    Hash(#[from] HashError),
-    /// The password settings are unusable.
-    #[error(transparent)]
-    Password(#[from] PasswordError),
-}
+use crate::policy::ConfigError;
 
 /// Issues, manages and checks one registry's access tokens.
 ///
@@ -374,11 +364,21 @@ impl<S> FeedkeyBuilder<S> {
         self
     }
 
-    /// Write a token's last-used time at most this often (default one minute).
+    /// Record a new last-used time for a token only when the stored one is at least this
+    /// old (default one minute): `TokenInfo::last_used_at` is accurate to this much, and a
+    /// busy token costs one store write per period instead of one per request.
     #[must_use]
-    pub fn last_used_every(mut self, every: Duration) -> Self {
+    pub fn last_used_granularity(mut self, every: Duration) -> Self {
         self.last_used_every = every.max(Duration::ZERO);
         self
+    }
+
+    /// Kept for code written before 0.2: see [`FeedkeyBuilder::last_used_granularity`].
+    #[deprecated(note = "use `FeedkeyBuilder::last_used_granularity`")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn last_used_every(self, every: Duration) -> Self {
+        self.last_used_granularity(every)
     }
 
     /// What happens to secrets a refresh replaces (default: they die at once and are

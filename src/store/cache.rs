@@ -79,12 +79,21 @@ impl CacheConfig {
         self
     }
 
-    /// Write buffered last-used times this often (at least every 100 ms). A process that
-    /// dies loses at most this much of last-used history; nothing else.
+    /// Flush the buffered last-used times to the database this often (at least every
+    /// 100 ms). A process that dies loses at most this much of last-used history; nothing
+    /// else.
     #[must_use]
-    pub fn last_used_every(mut self, every: Duration) -> Self {
+    pub fn flush_last_used_every(mut self, every: Duration) -> Self {
         self.last_used_every = every.max(Duration::from_millis(100));
         self
+    }
+
+    /// Kept for code written before 0.2: see [`CacheConfig::flush_last_used_every`].
+    #[deprecated(note = "use `CacheConfig::flush_last_used_every`")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn last_used_every(self, every: Duration) -> Self {
+        self.flush_last_used_every(every)
     }
 
     /// Read the change feed this often (MySQL/MariaDB, which has no notifications; at

@@ -1,4 +1,5 @@
-//! The storage seam: what a backend must do, and the in-memory default.
+//! The storage seam: what a backend must do, the records and hashes it keeps, and the
+//! backends (in memory, SQLite, PostgreSQL/MySQL).
 
 use std::fmt;
 use std::future::Future;
@@ -7,8 +8,10 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::account::AccountId;
-use crate::record::{AccountRecord, StoredToken, TokenRecord};
-pub use crate::secret::KeyFingerprint;
+pub use crate::record::{AccountRecord, StoredToken, TokenRecord};
+pub use crate::secret::{
+    HashError, KeyFingerprint, MAX_RETIRED_SECRETS, PasswordHash, RetiredSecret, SecretHash,
+};
 use crate::token::TokenId;
 
 mod any;

@@ -165,7 +165,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 /// Accounts and tokens in one SQLite file.
 ///
 /// ```
-/// use feedkey::{Feedkey, SqliteStore, TokenKey};
+/// use feedkey::store::SqliteStore;
+/// use feedkey::{Feedkey, TokenKey};
 ///
 /// let dir = std::env::temp_dir().join(format!("feedkey-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;

@@ -108,7 +108,8 @@ struct Inner {
 /// registry.
 ///
 /// ```no_run
-/// use feedkey::{Feedkey, SqlStore, TokenKey};
+/// use feedkey::store::SqlStore;
+/// use feedkey::{Feedkey, TokenKey};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// // Connects, then applies any missing migration (safe from several servers at once).
