@@ -111,7 +111,7 @@ async fn main() -> Result<()> {
 
     // A server that has decoded `Authorization: Basic` itself hands over the two halves;
     // `Request::from_headers` decodes the raw header value just the same.
-    let basic = Request::with_basic;
+    let basic = Request::basic;
     let password = basic("contoso", "a long and private passphrase");
     ask(
         &keys,

@@ -8,11 +8,11 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::{START, api_key, basic, key};
+use common::{World, api_key, basic};
 use feedkey::time::Duration;
 use feedkey::{
-    AccountId, Action, Expiry, Feedkey, Feeds, ManualClock, MemoryStore, Networks, NewChild,
-    NewToken, Packages, Permission, Permissions, Refresh, Request, Scope, Target,
+    Action, Expiry, Feeds, Networks, NewChild, NewToken, Packages, Permission, Permissions,
+    Refresh, Request, Scope, Target,
 };
 use proptest::prelude::*;
 
@@ -270,13 +270,9 @@ fn scope_of(
 }
 
 async fn run(c: &Case) -> bool {
-    let clock = ManualClock::new(START);
-    let keys = Feedkey::builder(MemoryStore::new(), key(1))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let alice = AccountId::new("alice").unwrap();
-    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let World {
+        keys, clock, alice, ..
+    } = World::builder().build().await;
     let scope = scope_of(&c.permissions, &c.feeds, &c.packages, &c.networks);
     let expiry = c
         .expires_in_minutes

@@ -9,31 +9,23 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{START, api_key, basic, key, world};
+use common::{START, World, api_key, basic, key, world};
 use feedkey::store::{BackendError, KeyCheckError, KeyFingerprint};
 use feedkey::time::OffsetDateTime;
 use feedkey::{
     AccountId, AccountRecord, Action, CredentialError, DenyReason, DenyStatus, Error, Expiry,
-    Feedkey, ManualClock, MemoryStore, NewToken, PasswordConfig, Request, Scope, StoreError,
-    StoredToken, Target, TokenId, TokenKey, TokenParseError, TokenRecord, TokenStore,
+    Feedkey, IssuedToken, ManualClock, MemoryStore, NewToken, PasswordConfig, Request, Scope,
+    StoreError, StoredToken, Target, TokenId, TokenKey, TokenParseError, TokenRecord, TokenStore,
 };
 use tokio::sync::Barrier;
 
 #[tokio::test]
 async fn every_credential_failure_is_one_401_and_every_scope_failure_one_403() {
     let w = world().await;
-    let t = w
-        .keys
-        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
-        .await
-        .unwrap();
+    let t = w.issue(NewToken::new("r", Scope::read_only())).await;
     let good = t.token.expose_secret().to_owned();
     // Same id, other secret: re-encode with a valid checksum via a second token's body.
-    let other = w
-        .keys
-        .issue(&w.alice, NewToken::new("o", Scope::read_only()))
-        .await
-        .unwrap();
+    let other = w.issue(NewToken::new("o", Scope::read_only())).await;
     w.keys.revoke(&w.alice, other.token.id()).await.unwrap();
 
     let target = Target::feed("f");
@@ -53,35 +45,25 @@ async fn every_credential_failure_is_one_401_and_every_scope_failure_one_403() {
         (api_key(other.token.expose_secret()), DenyReason::Revoked),
     ];
     for (request, want) in cases {
-        let denial = w
-            .keys
-            .authorize(&request, Action::Read, &target)
-            .await
-            .unwrap_err();
+        let denial = w.deny(&request, Action::Read, &target).await;
         assert_eq!(denial.reason(), &want);
         assert_eq!(denial.status(), DenyStatus::Unauthorized, "{want}");
         assert_eq!(denial.status().as_u16(), 401);
     }
     let denial = w
-        .keys
-        .authorize(
+        .deny(
             &api_key(&good),
             Action::Push,
             &Target::new_package("f", "p"),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(denial.status().as_u16(), 403);
 }
 
 #[tokio::test]
 async fn an_unknown_id_and_a_wrong_secret_are_told_apart_only_in_the_log() {
     let w = world().await;
-    let t = w
-        .keys
-        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
-        .await
-        .unwrap();
+    let t = w.issue(NewToken::new("r", Scope::read_only())).await;
     // A token from another deployment: valid shape, unknown id.
     let elsewhere = Feedkey::builder(MemoryStore::new(), key(9))
         .build()
@@ -89,24 +71,20 @@ async fn an_unknown_id_and_a_wrong_secret_are_told_apart_only_in_the_log() {
     let bob = AccountId::new("bob").unwrap();
     let stranger = elsewhere.create_account(&bob, Expiry::Never).await.unwrap();
     let unknown = w
-        .keys
-        .authorize(
+        .deny(
             &api_key(stranger.token.expose_secret()),
             Action::Read,
             &Target::feed("f"),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(unknown.reason(), &DenyReason::UnknownToken);
     assert_eq!(unknown.token_id(), Some(stranger.token.id()));
     assert_eq!(unknown.account(), None);
 
     let forged = common::wrong_secret(t.token.expose_secret());
     let wrong = w
-        .keys
-        .authorize(&api_key(&forged), Action::Read, &Target::feed("f"))
-        .await
-        .unwrap_err();
+        .deny(&api_key(&forged), Action::Read, &Target::feed("f"))
+        .await;
     assert_eq!(wrong.reason(), &DenyReason::WrongSecret);
     assert_eq!(wrong.token_id(), Some(t.token.id()));
     // A wrong secret proves nothing about the account: the denial does not name it.
@@ -121,11 +99,7 @@ async fn no_secret_shows_in_debug_display_or_serde() {
         .set_password(&w.alice, "hunter2-hunter2")
         .await
         .unwrap();
-    let t = w
-        .keys
-        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
-        .await
-        .unwrap();
+    let t = w.issue(NewToken::new("r", Scope::read_only())).await;
     let secret = t.token.expose_secret().to_owned();
     let body = &secret[3..];
     let stored = w.keys.store().token(&t.token.id()).await.unwrap().unwrap();
@@ -133,15 +107,11 @@ async fn no_secret_shows_in_debug_display_or_serde() {
     let request = api_key(&secret);
     let basic_request = basic("alice", &secret);
     let denial = w
-        .keys
-        .authorize(&request, Action::Push, &Target::new_package("f", "p"))
-        .await
-        .unwrap_err();
+        .deny(&request, Action::Push, &Target::new_package("f", "p"))
+        .await;
     let grant = w
-        .keys
-        .authorize(&basic_request, Action::Read, &Target::feed("f"))
-        .await
-        .unwrap();
+        .allow(&basic_request, Action::Read, &Target::feed("f"))
+        .await;
     let rendered = [
         format!("{t:?}"),
         format!("{:?}", t.token),
@@ -166,18 +136,26 @@ async fn no_secret_shows_in_debug_display_or_serde() {
     }
 }
 
-#[tokio::test]
-async fn a_new_key_verifies_old_tokens_and_rehashes_them() {
-    let store = Arc::new(MemoryStore::new());
-    let clock = ManualClock::new(START);
-    let with_keys = |current: u32, previous: &[u32]| {
-        Feedkey::builder(Arc::clone(&store), key(current))
-            .previous_keys(previous.iter().map(|v| key(*v)).collect())
-            .clock(clock.clone())
-            .build()
-            .unwrap()
-    };
-    let old = with_keys(1, &[]);
+/// A server over `store` hashing under key `current` and still verifying `previous`.
+fn server(
+    store: &Arc<MemoryStore>,
+    clock: &ManualClock,
+    current: u32,
+    previous: &[u32],
+) -> Feedkey<Arc<MemoryStore>> {
+    Feedkey::builder(Arc::clone(store), key(current))
+        .previous_keys(previous.iter().map(|v| key(*v)).collect())
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// Alice's read token `r` and a `forgotten` one, both hashed under key 1.
+async fn tokens_under_key_1(
+    store: &Arc<MemoryStore>,
+    clock: &ManualClock,
+) -> (IssuedToken, IssuedToken) {
+    let old = server(store, clock, 1, &[]);
     old.check_keys().await.unwrap();
     let alice = AccountId::new("alice").unwrap();
     old.create_account(&alice, Expiry::Never).await.unwrap();
@@ -185,24 +163,39 @@ async fn a_new_key_verifies_old_tokens_and_rehashes_them() {
         .issue(&alice, NewToken::new("r", Scope::read_only()))
         .await
         .unwrap();
-    // Never used while both keys are configured: it stays hashed under key 1.
     let forgotten = old
         .issue(&alice, NewToken::new("forgotten", Scope::read_only()))
         .await
         .unwrap();
-    let request = api_key(t.token.expose_secret());
-    let target = Target::feed("f");
+    (t, forgotten)
+}
 
+#[tokio::test]
+async fn a_new_key_alone_is_refused_before_any_token_is_looked_at() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(START);
+    tokens_under_key_1(&store, &clock).await;
     // The new key alone cannot verify them: a key is needed, a database copy is not
     // enough. Such a server is refused as a whole, before any token is looked at.
     assert_eq!(
-        with_keys(2, &[]).check_keys().await,
+        server(&store, &clock, 2, &[]).check_keys().await,
         Err(KeyCheckError::UnknownKeys {
             version: 2,
             configured: key(2).fingerprint(),
             stored: vec![(1, key(1).fingerprint())],
         })
     );
+}
+
+#[tokio::test]
+async fn a_new_key_verifies_old_tokens_and_rehashes_them() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(START);
+    let with_keys = |current: u32, previous: &[u32]| server(&store, &clock, current, previous);
+    // `forgotten` is never used while both keys are configured: it stays under key 1.
+    let (t, forgotten) = tokens_under_key_1(&store, &clock).await;
+    let request = api_key(t.token.expose_secret());
+    let target = Target::feed("f");
 
     // The ring {2 current, 1 previous} verifies it and rehashes it under key 2...
     let ring = with_keys(2, &[1]);
@@ -237,11 +230,7 @@ async fn a_new_key_verifies_old_tokens_and_rehashes_them() {
 async fn concurrent_refreshes_leave_exactly_one_valid_secret() {
     let w = Arc::new(world().await);
     for _ in 0..50 {
-        let t = w
-            .keys
-            .issue(&w.alice, NewToken::new("ci", Scope::read_only()))
-            .await
-            .unwrap();
+        let t = w.issue(NewToken::new("ci", Scope::read_only())).await;
         let id = t.token.id();
         let tasks: Vec<_> = (0..4)
             .map(|_| {
@@ -294,11 +283,7 @@ async fn hostile_headers_are_clean_denials() {
     ];
     for request in cases {
         for action in [Action::Read, Action::Push, Action::Unlist] {
-            let denial = w
-                .keys
-                .authorize(&request, action, &Target::package("f", ""))
-                .await
-                .unwrap_err();
+            let denial = w.deny(&request, action, &Target::package("f", "")).await;
             assert_ne!(denial.status(), DenyStatus::Unavailable);
         }
     }
@@ -363,12 +348,10 @@ impl TokenStore for BrokenStore {
 
 #[tokio::test]
 async fn a_failing_store_denies_with_503_and_never_allows() {
-    let keys = Feedkey::builder(BrokenStore(MemoryStore::new()), key(1))
-        .passwords(PasswordConfig::insecure_fast_for_tests())
+    let World { keys, primary, .. } = World::builder()
+        .store(BrokenStore(MemoryStore::new()))
         .build()
-        .unwrap();
-    let alice = AccountId::new("alice").unwrap();
-    let primary = keys.create_account(&alice, Expiry::Never).await.unwrap();
+        .await;
     let denial = keys
         .authorize(
             &api_key(primary.token.expose_secret()),
@@ -385,86 +368,50 @@ async fn a_failing_store_denies_with_503_and_never_allows() {
     assert!(denial.to_string().contains("connection reset"));
 }
 
-#[tokio::test]
-async fn every_kind_of_bad_credential_is_401_and_every_kind_of_uncovered_request_403() {
+/// Alice's world with 30-day idle expiry and a password.
+async fn idle_world() -> World {
+    use feedkey::LifetimePolicy;
     use feedkey::time::Duration;
-    use feedkey::{Feeds, LifetimePolicy, Networks, Packages, Permissions};
-
-    let w =
-        common::world_with(LifetimePolicy::default().with_idle_expiry(Duration::days(30))).await;
+    let w = World::builder()
+        .policy(LifetimePolicy::default().with_idle_expiry(Duration::days(30)))
+        .build()
+        .await;
     w.keys
         .set_password(&w.alice, "hunter2-hunter2")
         .await
         .unwrap();
-    let reader = w
-        .keys
-        .issue(&w.alice, NewToken::new("reader", Scope::read_only()))
-        .await
-        .unwrap();
-    let revoked = w
-        .keys
-        .issue(&w.alice, NewToken::new("revoked", Scope::read_only()))
-        .await
-        .unwrap();
+    w
+}
+
+/// Checks each denial's reason and status, and how many are 401 and 403.
+fn assert_denials(denials: &[(DenyReason, DenyStatus, feedkey::Denial)], counts: (usize, usize)) {
+    for (want, status, denial) in denials {
+        assert_eq!(denial.reason(), want);
+        assert_eq!(denial.status(), *status, "{want}");
+    }
+    let count = |code: u16| {
+        denials
+            .iter()
+            .filter(|(_, _, d)| d.status().as_u16() == code)
+            .count()
+    };
+    assert_eq!((count(401), count(403)), counts);
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_credential_is_401() {
+    use feedkey::time::Duration;
+
+    let w = idle_world().await;
+    let reader = w.issue(NewToken::new("reader", Scope::read_only())).await;
+    let revoked = w.issue(NewToken::new("revoked", Scope::read_only())).await;
     w.keys.revoke(&w.alice, revoked.token.id()).await.unwrap();
     let short = w
-        .keys
-        .issue(
-            &w.alice,
-            NewToken::new("short", Scope::read_only()).expires(Expiry::After(Duration::days(1))),
-        )
-        .await
-        .unwrap();
+        .issue(NewToken::new("short", Scope::read_only()).expires(Expiry::After(Duration::days(1))))
+        .await;
     let forgotten = w
-        .keys
-        .issue(&w.alice, NewToken::new("forgotten", Scope::read_only()))
-        .await
-        .unwrap();
-    let feed_a = w
-        .keys
-        .issue(
-            &w.alice,
-            NewToken::new(
-                "feed a",
-                Scope::new(
-                    Permissions::READ_ONLY,
-                    Feeds::only(["a"]).unwrap(),
-                    Packages::Any,
-                )
-                .unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
-    let contoso = w
-        .keys
-        .issue(
-            &w.alice,
-            NewToken::new(
-                "contoso",
-                Scope::new(
-                    Permissions::READ_ONLY,
-                    Feeds::Any,
-                    Packages::only(["Contoso.*"]).unwrap(),
-                )
-                .unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
-    let office = w
-        .keys
-        .issue(
-            &w.alice,
-            NewToken::new(
-                "office",
-                Scope::read_only()
-                    .with_networks(Networks::only(["10.0.0.0/8"]).unwrap())
-                    .unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
+        .issue(NewToken::new("forgotten", Scope::read_only()))
+        .await;
     let elsewhere = Feedkey::builder(MemoryStore::new(), key(9))
         .build()
         .unwrap();
@@ -472,76 +419,95 @@ async fn every_kind_of_bad_credential_is_401_and_every_kind_of_uncovered_request
         .create_account(&AccountId::new("bob").unwrap(), Expiry::Never)
         .await
         .unwrap();
-
     let read = Target::package("a", "Fabrikam.Web");
     let wrong = common::wrong_secret(reader.token.expose_secret());
-    let mut cases: Vec<(DenyReason, DenyStatus, Request)> = vec![
-        (
-            DenyReason::WrongSecret,
-            DenyStatus::Unauthorized,
-            api_key(&wrong),
-        ),
-        (
+    let unauthorized = |reason, request| (reason, DenyStatus::Unauthorized, request);
+    let cases: Vec<(DenyReason, DenyStatus, Request)> = vec![
+        unauthorized(DenyReason::WrongSecret, api_key(&wrong)),
+        unauthorized(
             DenyReason::UnknownToken,
-            DenyStatus::Unauthorized,
             api_key(stranger.token.expose_secret()),
         ),
-        (
-            DenyReason::Revoked,
-            DenyStatus::Unauthorized,
-            api_key(revoked.token.expose_secret()),
-        ),
-        (
+        unauthorized(DenyReason::Revoked, api_key(revoked.token.expose_secret())),
+        unauthorized(
             DenyReason::WrongPassword,
-            DenyStatus::Unauthorized,
             basic("alice", "not-the-password"),
         ),
-        (
+        unauthorized(
             DenyReason::UnknownAccount,
-            DenyStatus::Unauthorized,
             basic("nobody", "hunter2-hunter2"),
-        ),
-        (
-            DenyReason::FeedOutOfScope,
-            DenyStatus::Forbidden,
-            api_key(feed_a.token.expose_secret()),
-        ),
-        (
-            DenyReason::PackageOutOfScope,
-            DenyStatus::Forbidden,
-            api_key(contoso.token.expose_secret()),
-        ),
-        (
-            DenyReason::AddressNotAllowed,
-            DenyStatus::Forbidden,
-            api_key(office.token.expose_secret()).with_client_addr("192.0.2.1".parse().unwrap()),
         ),
     ];
     let mut denials = Vec::new();
-    for (want, status, request) in cases.drain(..) {
+    for (want, status, request) in cases {
+        denials.push((want, status, w.deny(&request, Action::Read, &read).await));
+    }
+    // Two days on: the one-day token has expired.
+    w.clock.advance(Duration::days(2));
+    let denial = w
+        .deny(&api_key(short.token.expose_secret()), Action::Read, &read)
+        .await;
+    denials.push((DenyReason::Expired, DenyStatus::Unauthorized, denial));
+    // Thirty-one days on: the never-used token is retired for idleness.
+    w.clock.advance(Duration::days(29));
+    let request = api_key(forgotten.token.expose_secret());
+    let denial = w.deny(&request, Action::Read, &read).await;
+    denials.push((DenyReason::Idle, DenyStatus::Unauthorized, denial));
+    assert_denials(&denials, (7, 0));
+}
+
+/// Read-only tokens limited to feed "a", to packages `Contoso.*` and to 10.0.0.0/8.
+async fn limited_tokens(w: &World) -> [feedkey::IssuedToken; 3] {
+    use feedkey::{Feeds, Networks, Packages, Permissions};
+    let only = |feeds, packages| Scope::new(Permissions::READ_ONLY, feeds, packages).unwrap();
+    let feed_a = only(Feeds::only(["a"]).unwrap(), Packages::Any);
+    let contoso = only(Feeds::Any, Packages::only(["Contoso.*"]).unwrap());
+    let office = Scope::read_only()
+        .with_networks(Networks::only(["10.0.0.0/8"]).unwrap())
+        .unwrap();
+    [
+        w.issue(NewToken::new("feed a", feed_a)).await,
+        w.issue(NewToken::new("contoso", contoso)).await,
+        w.issue(NewToken::new("office", office)).await,
+    ]
+}
+
+#[tokio::test]
+async fn every_kind_of_uncovered_request_is_403() {
+    let w = idle_world().await;
+    let reader = w.issue(NewToken::new("reader", Scope::read_only())).await;
+    let [feed_a, contoso, office] = limited_tokens(&w).await;
+    let read = Target::package("a", "Fabrikam.Web");
+    let office_from =
+        |addr: &str| api_key(office.token.expose_secret()).with_client_addr(addr.parse().unwrap());
+    let forbidden = |reason, request, target| (reason, request, target);
+    let cases: Vec<(DenyReason, Request, Target)> = vec![
         // The feed-limited token is asked about another feed; everything else reads "a".
-        let target = if want == DenyReason::FeedOutOfScope {
-            Target::package("b", "Fabrikam.Web")
-        } else {
-            read
-        };
-        let denial = w
-            .keys
-            .authorize(&request, Action::Read, &target)
-            .await
-            .unwrap_err();
-        denials.push((want, status, denial));
+        forbidden(
+            DenyReason::FeedOutOfScope,
+            api_key(feed_a.token.expose_secret()),
+            Target::package("b", "Fabrikam.Web"),
+        ),
+        forbidden(
+            DenyReason::PackageOutOfScope,
+            api_key(contoso.token.expose_secret()),
+            read,
+        ),
+        forbidden(
+            DenyReason::AddressNotAllowed,
+            office_from("192.0.2.1"),
+            read,
+        ),
+    ];
+    let mut denials = Vec::new();
+    for (want, request, target) in cases {
+        let denial = w.deny(&request, Action::Read, &target).await;
+        denials.push((want, DenyStatus::Forbidden, denial));
     }
     // A read-only token pushing.
     let denial = w
-        .keys
-        .authorize(
-            &api_key(reader.token.expose_secret()),
-            Action::Push,
-            &Target::package("a", "Fabrikam.Web"),
-        )
-        .await
-        .unwrap_err();
+        .deny(&api_key(reader.token.expose_secret()), Action::Push, &read)
+        .await;
     denials.push((
         DenyReason::ActionOutOfScope(feedkey::Permission::PushVersion),
         DenyStatus::Forbidden,
@@ -554,52 +520,11 @@ async fn every_kind_of_bad_credential_is_401_and_every_kind_of_uncovered_request
         (&feed_a, read),
         (&contoso, Target::package("b", "Contoso.Core")),
     ] {
-        w.keys
-            .authorize(&api_key(token.token.expose_secret()), Action::Read, &target)
-            .await
-            .unwrap();
+        w.allow(&api_key(token.token.expose_secret()), Action::Read, &target)
+            .await;
     }
-    w.keys
-        .authorize(
-            &api_key(office.token.expose_secret()).with_client_addr("10.1.2.3".parse().unwrap()),
-            Action::Read,
-            &read,
-        )
-        .await
-        .unwrap();
-
-    // Two days on: the one-day token has expired.
-    w.clock.advance(Duration::days(2));
-    let denial = w
-        .keys
-        .authorize(&api_key(short.token.expose_secret()), Action::Read, &read)
-        .await
-        .unwrap_err();
-    denials.push((DenyReason::Expired, DenyStatus::Unauthorized, denial));
-    // Thirty-one days on: the never-used token is retired for idleness.
-    w.clock.advance(Duration::days(29));
-    let denial = w
-        .keys
-        .authorize(
-            &api_key(forgotten.token.expose_secret()),
-            Action::Read,
-            &read,
-        )
-        .await
-        .unwrap_err();
-    denials.push((DenyReason::Idle, DenyStatus::Unauthorized, denial));
-
-    for (want, status, denial) in &denials {
-        assert_eq!(denial.reason(), want);
-        assert_eq!(denial.status(), *status, "{want}");
-    }
-    let count = |code: u16| {
-        denials
-            .iter()
-            .filter(|(_, _, d)| d.status().as_u16() == code)
-            .count()
-    };
-    assert_eq!((count(401), count(403)), (7, 4));
+    w.allow(&office_from("10.1.2.3"), Action::Read, &read).await;
+    assert_denials(&denials, (0, 4));
 }
 
 #[tokio::test]
@@ -608,16 +533,11 @@ async fn a_refused_edit_writes_nothing_not_even_its_allowed_parts() {
 
     let w = world().await;
     let pusher = w
-        .keys
-        .issue(
-            &w.alice,
-            NewToken::new(
-                "CI push",
-                Scope::new(Permissions::WRITE_ONLY, Feeds::Any, Packages::Any).unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
+        .issue(NewToken::new(
+            "CI push",
+            Scope::new(Permissions::WRITE_ONLY, Feeds::Any, Packages::Any).unwrap(),
+        ))
+        .await;
     let id = pusher.token.id();
     let before = w.keys.store().token(&id).await.unwrap().unwrap();
 
@@ -643,30 +563,20 @@ async fn a_refused_edit_writes_nothing_not_even_its_allowed_parts() {
     assert_eq!(after.record.revision, before.record.revision);
     // Still what it was: a push token, not a reader.
     let request = api_key(pusher.token.expose_secret());
-    w.keys
-        .authorize(
-            &request,
-            Action::Push,
-            &Target::package("f", "Fabrikam.Web"),
-        )
-        .await
-        .unwrap();
-    let denial = w
-        .keys
-        .authorize(&request, Action::Read, &Target::feed("f"))
-        .await
-        .unwrap_err();
+    w.allow(
+        &request,
+        Action::Push,
+        &Target::package("f", "Fabrikam.Web"),
+    )
+    .await;
+    let denial = w.deny(&request, Action::Read, &Target::feed("f")).await;
     assert_eq!(
         denial.reason(),
         &DenyReason::ActionOutOfScope(feedkey::Permission::Read)
     );
 
     // The description alone is a valid edit: the refusal was about the widening.
-    let info = w
-        .keys
-        .edit(&w.alice, id, TokenEdit::new().description("renamed"))
-        .await
-        .unwrap();
+    let info = w.edit(id, TokenEdit::new().description("renamed")).await;
     assert_eq!(info.description, "renamed");
 }
 
@@ -701,11 +611,7 @@ fn shows_secret(text: &str, secret: &[u8; 32]) -> bool {
 #[tokio::test]
 async fn no_debug_output_shows_the_secret_bytes_in_hex_or_as_an_array() {
     let w = world().await;
-    let t = w
-        .keys
-        .issue(&w.alice, NewToken::new("r", Scope::read_only()))
-        .await
-        .unwrap();
+    let t = w.issue(NewToken::new("r", Scope::read_only())).await;
     let text = t.token.expose_secret().to_owned();
     let secret = secret_bytes(&text);
 
@@ -727,22 +633,14 @@ async fn no_debug_output_shows_the_secret_bytes_in_hex_or_as_an_array() {
     let bearer_header = format!("Bearer {text}");
     let bearer = Request::from_headers(None, Some(bearer_header.as_bytes()));
     let as_password = basic("alice", &text);
-    let grant = w
-        .keys
-        .authorize(&request, Action::Read, &Target::feed("f"))
-        .await
-        .unwrap();
+    let grant = w.allow(&request, Action::Read, &Target::feed("f")).await;
     let out_of_scope = w
-        .keys
-        .authorize(&as_password, Action::Push, &Target::new_package("f", "p"))
-        .await
-        .unwrap_err();
+        .deny(&as_password, Action::Push, &Target::new_package("f", "p"))
+        .await;
     let forged = common::wrong_secret(&text);
     let wrong = w
-        .keys
-        .authorize(&api_key(&forged), Action::Read, &Target::feed("f"))
-        .await
-        .unwrap_err();
+        .deny(&api_key(&forged), Action::Read, &Target::feed("f"))
+        .await;
     let rendered = [
         format!("{t:?}"),
         format!("{t:#?}"),
@@ -896,19 +794,22 @@ async fn a_store_failure_during_the_key_check_is_not_kept_and_a_refusal_is() {
     assert_eq!(store.failing_key_reads.load(Ordering::SeqCst), 1);
 }
 
-/// A server whose key the store has
-/// never seen refuses every request and every management call, with 503, and writes
-/// nothing.
-#[tokio::test]
-async fn a_server_with_the_wrong_key_refuses_every_call_with_503() {
+/// One store, alice's world on key 1 (with a password), and a server whose key 1 the
+/// store has never seen, with the refusal it gets.
+struct LostKey {
+    store: Arc<MemoryStore>,
+    good: World<Arc<MemoryStore>>,
+    lost: Feedkey<Arc<MemoryStore>>,
+    expected: KeyCheckError,
+}
+
+async fn lost_key() -> LostKey {
     let store = Arc::new(MemoryStore::new());
-    let good = Feedkey::builder(Arc::clone(&store), key(1))
-        .passwords(PasswordConfig::insecure_fast_for_tests())
-        .build()
+    let good = World::builder().store(Arc::clone(&store)).build().await;
+    good.keys
+        .set_password(&good.alice, "hunter2-hunter2")
+        .await
         .unwrap();
-    let alice = AccountId::new("alice").unwrap();
-    let primary = good.create_account(&alice, Expiry::Never).await.unwrap();
-    good.set_password(&alice, "hunter2-hunter2").await.unwrap();
     let lost_key = TokenKey::new(1, &[0x55; 32]);
     let lost = Feedkey::builder(Arc::clone(&store), lost_key.clone())
         .passwords(PasswordConfig::insecure_fast_for_tests())
@@ -919,7 +820,24 @@ async fn a_server_with_the_wrong_key_refuses_every_call_with_503() {
         configured: lost_key.fingerprint(),
         stored: key(1).fingerprint(),
     };
-    let request = api_key(primary.token.expose_secret());
+    LostKey {
+        store,
+        good,
+        lost,
+        expected,
+    }
+}
+
+/// A server whose key the store has never seen refuses every request with 503.
+#[tokio::test]
+async fn a_server_with_the_wrong_key_refuses_every_request_with_503() {
+    let LostKey {
+        good,
+        lost,
+        expected,
+        ..
+    } = lost_key().await;
+    let request = api_key(good.primary.token.expose_secret());
     for denial in [
         lost.authorize(&request, Action::Read, &Target::feed("f"))
             .await
@@ -941,31 +859,42 @@ async fn a_server_with_the_wrong_key_refuses_every_call_with_503() {
         );
         assert_eq!(denial.status(), DenyStatus::Unavailable);
     }
+}
+
+/// ... and every management call, and writes nothing.
+#[tokio::test]
+async fn a_server_with_the_wrong_key_refuses_every_management_call_and_writes_nothing() {
+    let LostKey {
+        store,
+        good,
+        lost,
+        expected,
+    } = lost_key().await;
+    let alice = &good.alice;
     let bob = AccountId::new("bob").unwrap();
     let refused = Error::KeyMismatch(expected);
     assert_eq!(
         lost.create_account(&bob, Expiry::Never).await.unwrap_err(),
         refused
     );
-    assert_eq!(lost.tokens(&alice).await.unwrap_err(), refused);
+    assert_eq!(lost.tokens(alice).await.unwrap_err(), refused);
     assert_eq!(
-        lost.issue(&alice, NewToken::new("x", Scope::read_only()))
+        lost.issue(alice, NewToken::new("x", Scope::read_only()))
             .await
             .unwrap_err(),
         refused
     );
     assert_eq!(
-        lost.regenerate_primary(&alice, Expiry::Never)
+        lost.regenerate_primary(alice, Expiry::Never)
             .await
             .unwrap_err(),
         refused
     );
     // Nothing was written: no bob, alice's tokens and key as they were.
-    assert!(good.tokens(&bob).await.unwrap().is_empty());
-    assert_eq!(good.tokens(&alice).await.unwrap().len(), 1);
-    good.authorize(&request, Action::Read, &Target::feed("f"))
-        .await
-        .unwrap();
+    assert!(good.keys.tokens(&bob).await.unwrap().is_empty());
+    assert_eq!(good.keys.tokens(alice).await.unwrap().len(), 1);
+    let request = api_key(good.primary.token.expose_secret());
+    good.allow(&request, Action::Read, &Target::feed("f")).await;
     assert_eq!(
         store.key_fingerprints().await.unwrap(),
         vec![(1, key(1).fingerprint())]
@@ -974,6 +903,91 @@ async fn a_server_with_the_wrong_key_refuses_every_call_with_503() {
 
 /// How many tasks use a token at once in the race tests.
 const USERS: usize = 6;
+
+/// One user of `secret` on the `new` deployment while the token is refreshed: it must
+/// only ever be refused as reused or wrong, and returns how often it worked after
+/// `refreshed` was set.
+async fn use_during_refresh(
+    new: Shared,
+    secret: Arc<str>,
+    refreshed: Arc<AtomicBool>,
+    start: Arc<Barrier>,
+    round: usize,
+) -> u32 {
+    start.wait().await;
+    head_start(round.is_multiple_of(2), round).await;
+    let mut late_successes = 0;
+    for _ in 0..20 {
+        let after_refresh = refreshed.load(Ordering::SeqCst);
+        let result = new
+            .authorize(&api_key(&secret), Action::Read, &Target::feed("f"))
+            .await;
+        match result {
+            Ok(_) if after_refresh => late_successes += 1,
+            Ok(_) => {}
+            Err(d) => assert!(
+                matches!(
+                    d.reason(),
+                    DenyReason::RetiredSecretReused | DenyReason::WrongSecret
+                ),
+                "{d}"
+            ),
+        }
+        tokio::task::yield_now().await;
+    }
+    late_successes
+}
+
+/// One user of `secret` on the `new` deployment until `stop`, while the token is revoked:
+/// it must never work once `revoked` is set, and only ever be refused as revoked.
+async fn use_during_revoke(
+    new: Shared,
+    secret: Arc<str>,
+    (revoked, stop): (Arc<AtomicBool>, Arc<AtomicBool>),
+    start: Arc<Barrier>,
+    round: usize,
+) -> u32 {
+    start.wait().await;
+    head_start(round.is_multiple_of(2), round).await;
+    let mut uses = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let after_revoke = revoked.load(Ordering::SeqCst);
+        let result = new
+            .authorize(&api_key(&secret), Action::Read, &Target::feed("f"))
+            .await;
+        match result {
+            Ok(_) => {
+                assert!(!after_revoke, "used after the revoke returned");
+                uses += 1;
+            }
+            Err(d) => assert_eq!(d.reason(), &DenyReason::Revoked),
+        }
+        tokio::task::yield_now().await;
+    }
+    uses
+}
+
+/// The management side of a race: waits for the users, maybe lets them go first, makes
+/// `call` and sets `done` when it returns.
+async fn the_other_side<T>(
+    start: Arc<Barrier>,
+    round: usize,
+    done: Arc<AtomicBool>,
+    call: impl Future<Output = T>,
+) -> T {
+    start.wait().await;
+    head_start(round % 2 == 1, round).await;
+    let result = call.await;
+    done.store(true, Ordering::SeqCst);
+    result
+}
+
+/// What `keys` answers a read of feed `f` with `secret`: a denial, or the test fails.
+async fn read_of(keys: &Feedkey<Arc<SlowStore>>, secret: &str) -> feedkey::Denial {
+    keys.authorize(&api_key(secret), Action::Read, &Target::feed("f"))
+        .await
+        .unwrap_err()
+}
 
 /// Lets the other side of a race go first, by a few scheduler turns, when `waits`.
 async fn head_start(waits: bool, round: usize) {
@@ -1006,56 +1020,22 @@ async fn a_rehash_racing_a_refresh_never_brings_the_old_secret_back() {
         let start = Arc::new(Barrier::new(USERS + 1));
         let users: Vec<_> = (0..USERS)
             .map(|_| {
-                let (new, secret, refreshed, start) = (
-                    Arc::clone(&new),
-                    Arc::clone(&secret),
-                    Arc::clone(&refreshed),
-                    Arc::clone(&start),
-                );
-                tokio::spawn(async move {
-                    start.wait().await;
-                    head_start(round % 2 == 0, round).await;
-                    let mut late_successes = 0;
-                    for _ in 0..20 {
-                        let after_refresh = refreshed.load(Ordering::SeqCst);
-                        let result = new
-                            .authorize(&api_key(&secret), Action::Read, &Target::feed("f"))
-                            .await;
-                        match result {
-                            Ok(_) if after_refresh => late_successes += 1,
-                            Ok(_) => {}
-                            Err(d) => assert!(
-                                matches!(
-                                    d.reason(),
-                                    DenyReason::RetiredSecretReused | DenyReason::WrongSecret
-                                ),
-                                "{d}"
-                            ),
-                        }
-                        tokio::task::yield_now().await;
-                    }
-                    late_successes
-                })
+                let (new, secret) = (Arc::clone(&new), Arc::clone(&secret));
+                let (refreshed, start) = (Arc::clone(&refreshed), Arc::clone(&start));
+                tokio::spawn(use_during_refresh(new, secret, refreshed, start, round))
             })
             .collect();
         let fresh = {
-            let (old, alice, refreshed) = (Arc::clone(&old), alice.clone(), Arc::clone(&refreshed));
-            tokio::spawn(async move {
-                start.wait().await;
-                head_start(round % 2 == 1, round).await;
-                let fresh = old.refresh(&alice, id).await;
-                refreshed.store(true, Ordering::SeqCst);
-                fresh
-            })
-            .await
-            .unwrap()
-            .unwrap()
+            let (old, alice) = (Arc::clone(&old), alice.clone());
+            let refresh = async move { old.refresh(&alice, id).await };
+            let done = Arc::clone(&refreshed);
+            tokio::spawn(the_other_side(start, round, done, refresh))
+                .await
+                .unwrap()
+                .unwrap()
         };
         // From the moment the refresh returns, the old secret is dead everywhere.
-        let denial = new
-            .authorize(&api_key(&secret), Action::Read, &target)
-            .await
-            .unwrap_err();
+        let denial = read_of(&new, &secret).await;
         assert!(refused(&denial), "round {round}: {denial}");
         for user in users {
             assert_eq!(
@@ -1065,10 +1045,7 @@ async fn a_rehash_racing_a_refresh_never_brings_the_old_secret_back() {
             );
         }
         for keys in [&old, &new] {
-            let denial = keys
-                .authorize(&api_key(&secret), Action::Read, &target)
-                .await
-                .unwrap_err();
+            let denial = read_of(keys, &secret).await;
             assert!(refused(&denial), "round {round}: {denial}");
         }
         new.authorize(&api_key(fresh.token.expose_secret()), Action::Read, &target)
@@ -1080,7 +1057,6 @@ async fn a_rehash_racing_a_refresh_never_brings_the_old_secret_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoke_succeeds_while_the_token_is_in_use_and_being_rehashed() {
     let (old, new, alice) = key_change().await;
-    let target = Target::feed("f");
     for round in 0..50 {
         let t = old
             .issue(&alice, NewToken::new("ci", Scope::read_only()))
@@ -1093,68 +1069,32 @@ async fn a_revoke_succeeds_while_the_token_is_in_use_and_being_rehashed() {
         let start = Arc::new(Barrier::new(USERS + 1));
         let users: Vec<_> = (0..USERS)
             .map(|_| {
-                let (new, secret, revoked, stop, start) = (
-                    Arc::clone(&new),
-                    Arc::clone(&secret),
-                    Arc::clone(&revoked),
-                    Arc::clone(&stop),
-                    Arc::clone(&start),
-                );
-                tokio::spawn(async move {
-                    start.wait().await;
-                    head_start(round % 2 == 0, round).await;
-                    let mut uses = 0;
-                    while !stop.load(Ordering::SeqCst) {
-                        let after_revoke = revoked.load(Ordering::SeqCst);
-                        let result = new
-                            .authorize(&api_key(&secret), Action::Read, &Target::feed("f"))
-                            .await;
-                        match result {
-                            Ok(_) => {
-                                assert!(!after_revoke, "used after the revoke returned");
-                                uses += 1;
-                            }
-                            Err(d) => assert_eq!(d.reason(), &DenyReason::Revoked),
-                        }
-                        tokio::task::yield_now().await;
-                    }
-                    uses
-                })
+                let (new, secret) = (Arc::clone(&new), Arc::clone(&secret));
+                let flags = (Arc::clone(&revoked), Arc::clone(&stop));
+                let start = Arc::clone(&start);
+                tokio::spawn(use_during_revoke(new, secret, flags, start, round))
             })
             .collect();
         let result = {
-            let (old, alice, revoked) = (Arc::clone(&old), alice.clone(), Arc::clone(&revoked));
-            tokio::spawn(async move {
-                start.wait().await;
-                head_start(round % 2 == 1, round).await;
-                let result = old.revoke(&alice, id).await;
-                revoked.store(true, Ordering::SeqCst);
-                result
-            })
-            .await
-            .unwrap()
+            let (old, alice) = (Arc::clone(&old), alice.clone());
+            let revoke = async move { old.revoke(&alice, id).await };
+            let done = Arc::clone(&revoked);
+            tokio::spawn(the_other_side(start, round, done, revoke))
+                .await
+                .unwrap()
         };
         assert_eq!(result, Ok(()), "round {round}");
-        let denial = new
-            .authorize(&api_key(&secret), Action::Read, &target)
-            .await
-            .unwrap_err();
+        let denial = read_of(&new, &secret).await;
         assert_eq!(denial.reason(), &DenyReason::Revoked, "round {round}");
         stop.store(true, Ordering::SeqCst);
         for user in users {
             user.await.unwrap();
         }
-        let denial = new
-            .authorize(&api_key(&secret), Action::Read, &target)
-            .await
-            .unwrap_err();
+        let denial = read_of(&new, &secret).await;
         assert_eq!(denial.reason(), &DenyReason::Revoked, "round {round}");
         // The old deployment refuses it too: as revoked, or, once rehashed under key 2,
         // as hashed under a key it does not have.
-        let denial = old
-            .authorize(&api_key(&secret), Action::Read, &target)
-            .await
-            .unwrap_err();
+        let denial = read_of(&old, &secret).await;
         assert!(
             matches!(
                 denial.reason(),

@@ -30,7 +30,7 @@
 //! for "the same crate"), and so are package patterns in token requests: `acme_*`,
 //! `ACME-*` and `acme-*` are one pattern, and each matches `acme_util` and `Acme-Util`.
 //!
-//! Every decision is made in one place: handlers take a [`caller::Caller`] (an axum
+//! Every decision is made in one place: handlers take a [`shared::Caller`] (an axum
 //! extractor) and ask it, and it calls [`shared::guard`]; tokens are managed at
 //! `/api/tokens` with the primary key (see [`shared::tokens`]).
 
@@ -56,9 +56,8 @@ use axum::{Json, Router};
 use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target, TokenStore};
 use serde_json::json;
 
-use crate::caller::Caller;
 use crate::crates::{Crates, canonical, index_path};
-use crate::shared::{Registry, error};
+use crate::shared::{Caller, Registry, error};
 
 /// Everything a handler needs.
 pub struct App<S> {
@@ -122,17 +121,15 @@ async fn config<S: TokenStore + 'static>(
     State(app): Shared<S>,
     caller: Caller,
     headers: HeaderMap,
-) -> Response {
-    if let Err(r) = caller.identified(&*app).await {
-        return r;
-    }
+) -> Result<Response, Response> {
+    caller.identified(&*app).await?;
     let base = base_url(&headers);
-    Json(json!({
+    Ok(Json(json!({
         "dl": format!("{base}/api/v1/crates"),
         "api": base,
         "auth-required": true,
     }))
-    .into_response()
+    .into_response())
 }
 
 /// `GET /index/{prefix}/…/{name}`: a crate's index file, one JSON line per version.
@@ -140,20 +137,18 @@ async fn index_file<S: TokenStore + 'static>(
     State(app): Shared<S>,
     caller: Caller,
     Path(path): Path<String>,
-) -> Response {
+) -> Result<Response, Response> {
     let lower = path.rsplit('/').next().unwrap_or("").to_owned();
     if !crates::valid_name(&lower) || index_path(&lower).as_deref() != Some(path.as_str()) {
-        return error(StatusCode::NOT_FOUND, "no such index file");
+        return Err(error(StatusCode::NOT_FOUND, "no such index file"));
     }
     let name = canonical(&lower);
     let target = app.target(&name).await;
-    if let Err(r) = caller.may_read_entry(&*app, &target).await {
-        return r;
-    }
-    match app.crates.index(&lower).await {
+    caller.may_read_entry(&*app, &target).await?;
+    Ok(match app.crates.index(&lower).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, "text/plain")], bytes).into_response(),
         Err(e) => e.into_response(),
-    }
+    })
 }
 
 /// `GET /api/v1/crates/{name}/{version}/download`: the `.crate` file.
@@ -161,16 +156,14 @@ async fn download<S: TokenStore + 'static>(
     State(app): Shared<S>,
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, Response> {
     let name = canonical(&name);
     let target = app.target(&name).await;
-    if let Err(r) = caller.may(&*app, Action::Read, &target).await {
-        return r;
-    }
-    match app.crates.download(&name, &version).await {
+    caller.may(&*app, Action::Read, &target).await?;
+    Ok(match app.crates.download(&name, &version).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response(),
         Err(e) => e.into_response(),
-    }
+    })
 }
 
 /// `PUT /api/v1/crates/new`: `cargo publish`.
@@ -178,35 +171,35 @@ async fn publish<S: TokenStore + 'static>(
     State(app): Shared<S>,
     caller: Caller,
     body: Bytes,
-) -> Response {
+) -> Result<Response, Response> {
     let upload = match publish::read(&body) {
         Ok(u) => u,
         Err(e) => {
             tracing::info!("publish refused: {e}");
-            return error(StatusCode::BAD_REQUEST, e);
+            return Err(error(StatusCode::BAD_REQUEST, e));
         }
     };
     let name = canonical(&upload.meta.name);
     let target = app.target(&name).await;
-    if let Err(r) = caller.may(&*app, Action::Push, &target).await {
-        return r;
-    }
+    caller.may(&*app, Action::Push, &target).await?;
     let entry = upload.index_entry();
     let (crate_name, version) = (&upload.meta.name, &upload.meta.vers);
-    match app
-        .crates
-        .publish(crate_name, version, &entry, upload.file)
-        .await
-    {
-        Ok(()) => {
-            tracing::info!(name = crate_name, version, "published");
-            Json(json!({
-                "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] }
-            }))
-            .into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+    Ok(
+        match app
+            .crates
+            .publish(crate_name, version, &entry, upload.file)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(name = crate_name, version, "published");
+                Json(json!({
+                    "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] }
+                }))
+                .into_response()
+            }
+            Err(e) => e.into_response(),
+        },
+    )
 }
 
 /// `DELETE /api/v1/crates/{name}/{version}/yank` (`YANKED`) and `PUT …/unyank`.
@@ -214,19 +207,17 @@ async fn set_yanked<S: TokenStore + 'static, const YANKED: bool>(
     State(app): Shared<S>,
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, Response> {
     let name = canonical(&name);
     let target = app.target(&name).await;
-    if let Err(r) = caller.may(&*app, Action::Unlist, &target).await {
-        return r;
-    }
-    match app.crates.set_yanked(&name, &version, YANKED).await {
+    caller.may(&*app, Action::Unlist, &target).await?;
+    Ok(match app.crates.set_yanked(&name, &version, YANKED).await {
         Ok(()) => {
             tracing::info!(name, version, yanked = YANKED, "yank flag set");
             Json(json!({ "ok": true })).into_response()
         }
         Err(e) => e.into_response(),
-    }
+    })
 }
 
 /// `GET /api/v1/crates/{name}/owners`: the account that owns the registry.
@@ -234,17 +225,15 @@ async fn owners<S: TokenStore + 'static>(
     State(app): Shared<S>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Response {
+) -> Result<Response, Response> {
     let name = canonical(&name);
     let target = app.target(&name).await;
-    if let Err(r) = caller.may(&*app, Action::Read, &target).await {
-        return r;
-    }
+    caller.may(&*app, Action::Read, &target).await?;
     if !app.crates.exists(&name).await {
-        return crates::CrateError::NotFound(name).into_response();
+        return Err(crates::CrateError::NotFound(name).into_response());
     }
     let login = app.owner.as_str();
-    Json(json!({ "users": [{ "id": 1, "login": login, "name": login }] })).into_response()
+    Ok(Json(json!({ "users": [{ "id": 1, "login": login, "name": login }] })).into_response())
 }
 
 /// `PUT`/`DELETE /api/v1/crates/{name}/owners`: one account owns every crate here.

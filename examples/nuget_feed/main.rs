@@ -11,7 +11,8 @@
 //! Basic challenge; a token stands in for the password. Tokens are managed at `/api/tokens`
 //! with the primary key.
 //!
-//! Every feedkey decision is made in one place, [`shared::guard`].
+//! Every feedkey decision is made in one place: handlers take a [`shared::Caller`] (an
+//! axum extractor) and ask it, and it calls [`shared::guard`].
 
 // Handlers answer with a `Response` on every path; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
@@ -28,13 +29,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target};
 
 use crate::packages::Feed;
+use crate::shared::Caller;
 
 /// Everything a handler needs.
 pub struct App {
@@ -85,39 +87,38 @@ fn base_url(headers: &HeaderMap, feed: &str) -> String {
 /// `FindPackagesById()`.
 async fn read(
     State(app): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     UrlPath((feed_name, rest)): UrlPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Response {
-    let feed = match feed(&app, &feed_name) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let feed = feed(&app, &feed_name)?;
     if feed.private {
         let target = Target::feed(&feed_name);
-        if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
-            return r;
-        }
+        caller.may(&*app, Action::Read, &target).await?;
     }
     let base = base_url(&headers, &feed_name);
     tracing::debug!(feed = feed_name, rest, query, "read");
-    match odata::answer(feed, &base, &rest, query.as_deref().unwrap_or("")) {
-        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
-        Err(status) => status.into_response(),
-    }
+    Ok(
+        match odata::answer(feed, &base, &rest, query.as_deref().unwrap_or("")) {
+            Ok((content_type, body)) => {
+                ([(header::CONTENT_TYPE, content_type)], body).into_response()
+            }
+            Err(status) => status.into_response(),
+        },
+    )
 }
 
 async fn service_root(
     app: Shared,
-    peer: ConnectInfo<SocketAddr>,
+    caller: Caller,
     UrlPath(feed_name): UrlPath<String>,
     query: RawQuery,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     read(
         app,
-        peer,
+        caller,
         UrlPath((feed_name, String::new())),
         query,
         headers,
@@ -128,44 +129,35 @@ async fn service_root(
 /// `GET /F/{feed}/api/v2/package/{id}/{version}`: the .nupkg.
 async fn download(
     State(app): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let feed = match feed(&app, &feed_name) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let feed = feed(&app, &feed_name)?;
     if feed.private {
         let target = Target::package(&feed_name, &id);
-        if let Err(r) = shared::guard(&*app, &headers, peer, Action::Read, &target).await {
-            return r;
-        }
+        caller.may(&*app, Action::Read, &target).await?;
     }
-    match feed.read_package(&id, &version) {
+    Ok(match feed.read_package(&id, &version) {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/zip")], bytes).into_response(),
         Err(e) => e.into_response(),
-    }
+    })
 }
 
 /// `PUT /F/{feed}/api/v2/package`: push, as multipart/form-data with the .nupkg.
 async fn push(
     State(app): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     UrlPath(feed_name): UrlPath<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let feed = match feed(&app, &feed_name) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let feed = feed(&app, &feed_name)?;
     let upload = packages::upload(&headers, &body).and_then(|p| Ok((p, packages::inspect(p)?)));
     let (package, meta) = match upload {
         Ok(m) => m,
         Err(e) => {
             tracing::info!(feed = feed_name, "push refused: {e}");
-            return e.into_response();
+            return Err(e.into_response());
         }
     };
     let target = if feed.has_id(&meta.id) {
@@ -173,10 +165,8 @@ async fn push(
     } else {
         Target::new_package(&feed_name, &meta.id)
     };
-    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Push, &target).await {
-        return r;
-    }
-    match feed.store_package(&meta, package) {
+    caller.may(&*app, Action::Push, &target).await?;
+    Ok(match feed.store_package(&meta, package) {
         Ok(()) => {
             tracing::info!(
                 feed = feed_name,
@@ -187,28 +177,22 @@ async fn push(
             StatusCode::CREATED.into_response()
         }
         Err(e) => e.into_response(),
-    }
+    })
 }
 
 /// `DELETE /F/{feed}/api/v2/package/{id}/{version}`: unlist.
 async fn unlist(
     State(app): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let feed = match feed(&app, &feed_name) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let feed = feed(&app, &feed_name)?;
     let target = Target::package(&feed_name, &id);
-    if let Err(r) = shared::guard(&*app, &headers, peer, Action::Unlist, &target).await {
-        return r;
-    }
-    match feed.unlist(&id, &version) {
+    caller.may(&*app, Action::Unlist, &target).await?;
+    Ok(match feed.unlist(&id, &version) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
-    }
+    })
 }
 
 /// The NuGet client GETs the push source before pushing.

@@ -1,9 +1,13 @@
-//! What both example servers share: auth in one place ([`guard`]), the one refusal per
-//! status ([`refuse`]), the token-management API ([`tokens`]) and start-up chores.
+//! What both example servers share: the [`Caller`] extractor every handler asks, auth in
+//! one place ([`guard`]), the owner check ([`Caller::owner`]), the one refusal per status
+//! ([`refuse`]), the token-management API ([`tokens`]) and start-up chores.
 //!
 //! A registry author copies this module and implements [`Registry`] for their state.
 
+pub mod caller;
 pub mod tokens;
+
+pub use caller::Caller;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -12,23 +12,22 @@
 //! Only the primary key manages tokens. A token that could issue tokens would survive its
 //! own revocation through the ones it made, so no scoped token gets that right here.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
 use feedkey::time::Duration;
 use feedkey::{
-    DenyStatus, Error, Expiry, Feeds, GrantedBy, NewToken, Packages, Permission, Permissions,
-    Scope, StoreError, TokenEdit, TokenId,
+    Error, Expiry, Feeds, NewToken, Packages, Permission, Permissions, Scope, StoreError,
+    TokenEdit, TokenId,
 };
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Registry, error, refuse};
+use super::{Caller, Registry, error};
 
 /// The routes, to merge into a server's router.
 pub fn routes<R: Registry>() -> Router<Arc<R>> {
@@ -39,29 +38,9 @@ pub fn routes<R: Registry>() -> Router<Arc<R>> {
         .route("/api/password", post(set_password::<R>))
 }
 
-/// Lets the primary key through.
-async fn owner<R: Registry>(
-    app: &R,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<(), Response> {
-    let grant = super::identify(app, headers, peer).await?;
-    if grant.granted_by() == GrantedBy::PrimaryKey {
-        Ok(())
-    } else {
-        tracing::warn!(token = ?grant.token_id(), client = %peer.ip(), "denied: token management needs the primary key");
-        Err(refuse::<R>(DenyStatus::Forbidden))
-    }
-}
-
 /// The owner check and the token id of a `/api/tokens/{id}` call.
-async fn owned_id<R: Registry>(
-    app: &R,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    id: &str,
-) -> Result<TokenId, Response> {
-    owner(app, headers, peer).await?;
+async fn owned_id<R: Registry>(app: &R, caller: &Caller, id: &str) -> Result<TokenId, Response> {
+    caller.owner(app).await?;
     id.parse::<TokenId>()
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("token id: {e}")))
 }
@@ -98,13 +77,10 @@ fn packages<R: Registry>(list: Option<Vec<String>>) -> Result<Packages, feedkey:
 
 async fn create<R: Registry>(
     State(app): State<Arc<R>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Json(body): Json<Create>,
-) -> Response {
-    if let Err(r) = owner(&*app, &headers, peer).await {
-        return r;
-    }
+) -> Result<Response, Response> {
+    caller.owner(&*app).await?;
     let scope = body
         .feeds
         .map_or(Ok(Feeds::Any), Feeds::only)
@@ -117,34 +93,31 @@ async fn create<R: Registry>(
         });
     let scope = match scope {
         Ok(s) => s,
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => return Err(error(StatusCode::UNPROCESSABLE_ENTITY, e)),
     };
     let expiry = body
         .expires_in_seconds
         .map_or(Expiry::Never, |s| Expiry::After(Duration::seconds(s)));
     let new = NewToken::new(body.description, scope).expires(expiry);
-    match app.keys().issue(app.owner(), new).await {
+    Ok(match app.keys().issue(app.owner(), new).await {
         Ok(issued) => (
             StatusCode::CREATED,
             Json(json!({ "token": issued.token.expose_secret(), "info": issued.info })),
         )
             .into_response(),
         Err(e) => failure(&e),
-    }
+    })
 }
 
 async fn list<R: Registry>(
     State(app): State<Arc<R>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = owner(&*app, &headers, peer).await {
-        return r;
-    }
-    match app.keys().tokens(app.owner()).await {
+    caller: Caller,
+) -> Result<Response, Response> {
+    caller.owner(&*app).await?;
+    Ok(match app.keys().tokens(app.owner()).await {
         Ok(tokens) => Json(tokens).into_response(),
         Err(e) => failure(&e),
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -156,15 +129,11 @@ struct Edit {
 
 async fn edit<R: Registry>(
     State(app): State<Arc<R>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Json(body): Json<Edit>,
-) -> Response {
-    let id = match owned_id(&*app, &headers, peer, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let id = owned_id(&*app, &caller, &id).await?;
     let mut edit = TokenEdit::new();
     if let Some(d) = body.description {
         edit = edit.description(d);
@@ -172,46 +141,38 @@ async fn edit<R: Registry>(
     if body.packages.is_some() {
         match packages::<R>(body.packages) {
             Ok(p) => edit = edit.packages(p),
-            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+            Err(e) => return Err(error(StatusCode::UNPROCESSABLE_ENTITY, e)),
         }
     }
-    match app.keys().edit(app.owner(), id, edit).await {
+    Ok(match app.keys().edit(app.owner(), id, edit).await {
         Ok(info) => Json(info).into_response(),
         Err(e) => failure(&e),
-    }
+    })
 }
 
 async fn refresh<R: Registry>(
     State(app): State<Arc<R>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let id = match owned_id(&*app, &headers, peer, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match app.keys().refresh(app.owner(), id).await {
+) -> Result<Response, Response> {
+    let id = owned_id(&*app, &caller, &id).await?;
+    Ok(match app.keys().refresh(app.owner(), id).await {
         Ok(issued) => Json(json!({ "token": issued.token.expose_secret(), "info": issued.info }))
             .into_response(),
         Err(e) => failure(&e),
-    }
+    })
 }
 
 async fn revoke<R: Registry>(
     State(app): State<Arc<R>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let id = match owned_id(&*app, &headers, peer, &id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match app.keys().revoke(app.owner(), id).await {
+) -> Result<Response, Response> {
+    let id = owned_id(&*app, &caller, &id).await?;
+    Ok(match app.keys().revoke(app.owner(), id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failure(&e),
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -222,15 +183,14 @@ struct Password {
 
 async fn set_password<R: Registry>(
     State(app): State<Arc<R>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Json(body): Json<Password>,
-) -> Response {
-    if let Err(r) = owner(&*app, &headers, peer).await {
-        return r;
-    }
-    match app.keys().set_password(app.owner(), &body.password).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => failure(&e),
-    }
+) -> Result<Response, Response> {
+    caller.owner(&*app).await?;
+    Ok(
+        match app.keys().set_password(app.owner(), &body.password).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => failure(&e),
+        },
+    )
 }
