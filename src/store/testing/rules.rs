@@ -205,10 +205,15 @@ pub async fn a_child_derived_with_the_old_secret_lives_as_long_as_that_secret<B:
     assert_eq!(standing(&keys, &alice, secret, id).await, dead_child());
 }
 
-/// A child derived while its parent is refreshed concurrently dies with the secret the
-/// refresh retires, whichever write commits first.
-pub async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_old_secret<B: Backend>(
+/// A `Feedkey` over a [`Gate`] on a fresh store of `backend`, its clock standing at
+/// [`START`], with alice's account: the set-up of the race checks.
+async fn gated_keys<B: Backend>(
     backend: &B,
+) -> (
+    Arc<Feedkey<Arc<Gate<B::Store>>>>,
+    Arc<Gate<B::Store>>,
+    crate::ManualClock,
+    crate::AccountId,
 ) {
     let clock = crate::ManualClock::new(START);
     let gate = Arc::new(Gate::new(backend.store().await));
@@ -220,6 +225,15 @@ pub async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_old_secre
     );
     let alice = crate::AccountId::new("alice").unwrap();
     keys.create_account(&alice, Expiry::Never).await.unwrap();
+    (keys, gate, clock, alice)
+}
+
+/// A child derived while its parent is refreshed concurrently dies with the secret the
+/// refresh retires, whichever write commits first.
+pub async fn a_child_derived_while_its_parent_is_renewed_dies_with_the_old_secret<B: Backend>(
+    backend: &B,
+) {
+    let (keys, gate, clock, alice) = gated_keys(backend).await;
     let parent = keys
         .issue(&alice, NewToken::new("CI", ci_scope()))
         .await
@@ -380,16 +394,7 @@ impl<S> Gate<S> {
 /// Of two refreshes of one read, one wins and the other answers
 /// [`StoreError::Conflict`]; called again, it succeeds.
 pub async fn a_refresh_that_loses_a_race_says_so<B: Backend>(backend: &B) {
-    let clock = crate::ManualClock::new(START);
-    let gate = Arc::new(Gate::new(backend.store().await));
-    let keys = Arc::new(
-        Feedkey::builder(Arc::clone(&gate), key(1))
-            .clock(clock.clone())
-            .build()
-            .unwrap(),
-    );
-    let alice = crate::AccountId::new("alice").unwrap();
-    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let (keys, gate, _clock, alice) = gated_keys(backend).await;
     let t = keys
         .issue(&alice, NewToken::new("ci", ci_scope()))
         .await
