@@ -11,8 +11,10 @@ use crate::secret::PasswordHash;
 use crate::secret::{RetiredSecret, SecretHash};
 use crate::token::TokenId;
 
-/// An account as stored.
+/// An account as stored. Made by [`AccountRecord::new`]; a store that keeps records
+/// elsewhere rebuilds one with `new` and sets the other fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AccountRecord {
     /// The account's id.
     pub id: AccountId,
@@ -24,6 +26,19 @@ pub struct AccountRecord {
     pub created_at: OffsetDateTime,
     /// Bumped on every change; a store refuses an update made from an older revision.
     pub revision: u64,
+}
+
+impl AccountRecord {
+    /// A new account: no password, revision 1.
+    pub fn new(id: AccountId, primary: TokenId, created_at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            password: None,
+            primary,
+            created_at,
+            revision: 1,
+        }
+    }
 }
 
 /// Whether a token is the account's primary key, an additional one, or derived from one.
@@ -41,8 +56,11 @@ pub enum TokenKind {
 
 /// A token as stored: never the secret, only its keyed hash.
 ///
-/// Not `Serialize`: use [`TokenInfo`] for anything shown or sent.
+/// Not `Serialize`: use [`TokenInfo`] for anything shown or sent. Made by
+/// [`TokenRecord::new`]; a store that keeps records elsewhere rebuilds one with `new` and
+/// sets the other fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TokenRecord {
     /// The public id.
     pub id: TokenId,
@@ -78,6 +96,33 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// A new token: no description, no expiry, not revoked, no parent, no retired
+    /// secrets, revision 1.
+    pub fn new(
+        id: TokenId,
+        account: AccountId,
+        kind: TokenKind,
+        scope: Scope,
+        secret_hash: SecretHash,
+        created_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            account,
+            kind,
+            description: String::new(),
+            scope,
+            secret_hash,
+            created_at,
+            expires_at: None,
+            revoked_at: None,
+            parent: None,
+            parent_secret_set_at: None,
+            retired: Vec::new(),
+            revision: 1,
+        }
+    }
+
     /// When the newest retired secret stops working, if it still works at `now`.
     pub fn overlap_until(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         self.retired
@@ -90,11 +135,22 @@ impl TokenRecord {
 
 /// A token record with the time it was last used, as a store returns it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StoredToken {
     /// The record, shared.
     pub record: Arc<TokenRecord>,
     /// When the token was last used, to the store's recording interval.
     pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl StoredToken {
+    /// A record as read, with when it was last used.
+    pub fn new(record: impl Into<Arc<TokenRecord>>, last_used_at: Option<OffsetDateTime>) -> Self {
+        Self {
+            record: record.into(),
+            last_used_at,
+        }
+    }
 }
 
 /// Whether a token works now.
@@ -114,6 +170,7 @@ pub enum TokenStatus {
 
 /// A token as a "my tokens" page shows it: no secret, no hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenInfo {
     /// The public id.
     pub id: TokenId,

@@ -376,8 +376,7 @@ async fn a_child_of_a_network_limited_parent_is_network_limited_and_cannot_deriv
         ci_feed(),
         &["Contoso.Service.Core"],
     )
-    .with_networks(Networks::only(["10.1.0.0/16"]).unwrap())
-    .unwrap();
+    .within(Networks::only(["10.1.0.0/16"]).unwrap());
     let child = derive_under(&w, pid, scope).await.unwrap();
     let grand = w
         .keys
@@ -484,9 +483,7 @@ async fn an_idle_token_is_retired_on_day_n_plus_one() {
 #[tokio::test]
 async fn a_request_from_outside_the_cidr_is_refused() {
     let w = world().await;
-    let scope = ci_scope()
-        .with_networks(Networks::only(["10.20.0.0/16", "2001:db8::/32"]).unwrap())
-        .unwrap();
+    let scope = ci_scope().within(Networks::only(["10.20.0.0/16", "2001:db8::/32"]).unwrap());
     let t = w.issue(NewToken::new("office CI", scope)).await;
     let from =
         |addr: &str| api_key(t.token.expose_secret()).with_client_addr(addr.parse().unwrap());

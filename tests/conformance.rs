@@ -25,6 +25,24 @@ mod memory {
     feedkey::store::testing::conformance_tests!(feedkey::store::testing::MemoryBackend);
 }
 
+/// A third party's store held behind `dyn` (here a `MemoryStore`, as any `TokenStore`
+/// would be): the whole suite holds through `Arc<dyn DynTokenStore>`.
+struct BehindDyn;
+
+impl Backend for BehindDyn {
+    type Store = std::sync::Arc<dyn feedkey::store::DynTokenStore>;
+    async fn store(&self) -> Self::Store {
+        std::sync::Arc::new(MemoryStore::new())
+    }
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+mod behind_dyn {
+    feedkey::store::testing::conformance_tests!(super::BehindDyn);
+}
+
 /// A server that reads its backend from its configuration: one type, `AnyStore`, whatever
 /// the choice.
 struct Configured {
@@ -38,6 +56,7 @@ impl Backend for Configured {
     async fn store(&self) -> feedkey::store::AnyStore {
         match self.choice.as_str() {
             "memory" => MemoryStore::new().into(),
+            "custom" => feedkey::store::AnyStore::custom(MemoryStore::new()),
             #[cfg(feature = "sqlite")]
             "sqlite" => feedkey::SqliteStore::open(self.dir.path().join("tokens.db"))
                 .unwrap()
@@ -46,7 +65,7 @@ impl Backend for Configured {
         }
     }
     fn persistent(&self) -> bool {
-        self.choice != "memory"
+        !matches!(self.choice.as_str(), "memory" | "custom")
     }
 }
 
@@ -54,9 +73,9 @@ impl Backend for Configured {
 async fn a_feedkey_on_a_store_chosen_at_run_time_works() {
     // As read from a configuration file: names, not types.
     let configured = if cfg!(feature = "sqlite") {
-        "memory,sqlite"
+        "memory,custom,sqlite"
     } else {
-        "memory"
+        "memory,custom"
     };
     for choice in configured.split(',') {
         let backend = || async {

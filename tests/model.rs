@@ -262,11 +262,10 @@ fn scope_of(
         },
     )
     .unwrap()
-    .with_networks(match networks {
+    .within(match networks {
         None => Networks::Any,
         Some(list) => Networks::only(list.iter().map(|x| format!("10.{x}.0.0/16"))).unwrap(),
     })
-    .unwrap()
 }
 
 async fn run(c: &Case) -> bool {

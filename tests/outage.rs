@@ -445,6 +445,9 @@ async fn unlock_the_token_table(db: &Server, mut conn: sqlx::pool::PoolConnectio
 
 async fn a_hung_database_is_answered_within_the_limit(db: &Server) {
     const LIMIT: Duration = Duration::from_millis(500);
+    // What a busy 2-core CI machine adds to a timer firing: the lock is held four times
+    // the limit, so an answer inside `LIMIT + SLACK` can only come from the limit.
+    const SLACK: Duration = Duration::from_millis(250);
     let store = SqlStore::connect_with(
         &db.url,
         // No cache: every authorize asks the database.
@@ -533,14 +536,14 @@ async fn a_hung_database_is_answered_within_the_limit(db: &Server) {
     admin.close().await;
 
     assert!(
-        revoke_took <= LIMIT * 11 / 10,
+        revoke_took <= LIMIT + SLACK,
         "the revoke waited {revoke_took:?}"
     );
     assert_eq!(all.revoked_allowed, 0);
     assert!(all.wrong_denials.is_empty(), "{:?}", all.wrong_denials);
     assert!(all.unavailable > 0, "the lock held nothing up");
     assert!(
-        all.slowest <= LIMIT * 11 / 10,
+        all.slowest <= LIMIT + SLACK,
         "the slowest answer took {:?} (limit {LIMIT:?})",
         all.slowest
     );

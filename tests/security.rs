@@ -462,9 +462,7 @@ async fn limited_tokens(w: &World) -> [feedkey::IssuedToken; 3] {
     let only = |feeds, packages| Scope::new(Permissions::READ_ONLY, feeds, packages).unwrap();
     let feed_a = only(Feeds::only(["a"]).unwrap(), Packages::Any);
     let contoso = only(Feeds::Any, Packages::only(["Contoso.*"]).unwrap());
-    let office = Scope::read_only()
-        .with_networks(Networks::only(["10.0.0.0/8"]).unwrap())
-        .unwrap();
+    let office = Scope::read_only().within(Networks::only(["10.0.0.0/8"]).unwrap());
     [
         w.issue(NewToken::new("feed a", feed_a)).await,
         w.issue(NewToken::new("contoso", contoso)).await,

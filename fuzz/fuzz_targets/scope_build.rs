@@ -214,11 +214,7 @@ fn build(input: &ScopeInput) -> Option<Scope> {
             return None;
         }
     };
-    Some(
-        scope
-            .with_networks(networks)
-            .expect("checked networks are accepted"),
-    )
+    Some(scope.within(networks))
 }
 
 /// Ids made from a pattern by filling its `*` and `?` with the given strings.

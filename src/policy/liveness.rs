@@ -493,9 +493,7 @@ mod tests {
     fn a_token_acts_only_where_it_and_its_parent_allow() {
         let everywhere = record(1, TokenKind::Scoped, None);
         let mut office = record(2, TokenKind::Scoped, None);
-        office.scope = Scope::full()
-            .with_networks(Networks::only(["10.0.0.0/8"]).unwrap())
-            .unwrap();
+        office.scope = Scope::full().within(Networks::only(["10.0.0.0/8"]).unwrap());
         let inside: IpAddr = "10.1.2.3".parse().unwrap();
         let outside: IpAddr = "192.0.2.1".parse().unwrap();
         let table = [

@@ -52,13 +52,40 @@ impl<'de> Deserialize<'de> for FeedName {
 }
 
 /// The feeds a token may act on.
+///
+/// A list can only be made by [`Feeds::only`], so it is never empty nor too long:
+///
+/// ```compile_fail,E0308
+/// use feedkey::Feeds;
+/// let nothing = Feeds::Only(std::collections::BTreeSet::new()); // no: a FeedSet is checked
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", try_from = "FeedsSpec", into = "FeedsSpec")]
 pub enum Feeds {
     /// Every feed the account can reach.
     Any,
-    /// Only these feeds (never empty).
-    Only(BTreeSet<FeedName>),
+    /// Only these feeds.
+    Only(FeedSet),
+}
+
+/// A checked set of feed names: 1 to [`Feeds::MAX_FEEDS`] of them, each a [`FeedName`].
+/// Made only by [`Feeds::only`]; read it as the `BTreeSet` it derefs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedSet(BTreeSet<FeedName>);
+
+impl std::ops::Deref for FeedSet {
+    type Target = BTreeSet<FeedName>;
+    fn deref(&self) -> &BTreeSet<FeedName> {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a FeedSet {
+    type Item = &'a FeedName;
+    type IntoIter = std::collections::btree_set::Iter<'a, FeedName>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 impl Feeds {
@@ -85,7 +112,7 @@ impl Feeds {
         if set.is_empty() {
             return Err(ScopeError::NoFeeds);
         }
-        Ok(Self::Only(set))
+        Ok(Self::Only(FeedSet(set)))
     }
 
     /// Whether `feed` is covered.
@@ -93,15 +120,6 @@ impl Feeds {
         match self {
             Feeds::Any => true,
             Feeds::Only(set) => set.contains(feed),
-        }
-    }
-
-    /// Checks a list built directly with the `Only` variant.
-    pub(crate) fn validate(&self) -> Result<(), ScopeError> {
-        match self {
-            Feeds::Only(set) if set.is_empty() => Err(ScopeError::NoFeeds),
-            Feeds::Only(set) if set.len() > Self::MAX_FEEDS => Err(ScopeError::TooManyFeeds),
-            _ => Ok(()),
         }
     }
 
@@ -136,7 +154,7 @@ impl From<Feeds> for FeedsSpec {
     fn from(feeds: Feeds) -> Self {
         match feeds {
             Feeds::Any => FeedsSpec::Any,
-            Feeds::Only(set) => FeedsSpec::Only(set.into_iter().map(|f| f.0).collect()),
+            Feeds::Only(set) => FeedsSpec::Only(set.0.into_iter().map(|f| f.0).collect()),
         }
     }
 }

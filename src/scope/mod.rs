@@ -14,8 +14,8 @@ mod network;
 mod packages;
 mod permission;
 
-pub use feeds::{FeedName, Feeds};
-pub use network::Networks;
+pub use feeds::{FeedName, FeedSet, Feeds};
+pub use network::{NetworkSet, Networks};
 pub use packages::{PackagePattern, PackageSet, Packages};
 pub use permission::{Permission, Permissions};
 
@@ -107,7 +107,7 @@ struct ScopeSpec {
 impl TryFrom<ScopeSpec> for Scope {
     type Error = ScopeError;
     fn try_from(spec: ScopeSpec) -> Result<Self, ScopeError> {
-        Scope::new(spec.permissions, spec.feeds, spec.packages)?.with_networks(spec.networks)
+        Ok(Scope::new(spec.permissions, spec.feeds, spec.packages)?.within(spec.networks))
     }
 }
 
@@ -134,7 +134,7 @@ impl Scope {
     ///
     /// # Errors
     /// [`ScopeError::NoPermissions`] for an empty permission set. Feeds and packages are
-    /// already checked by their own constructors.
+    /// checked by their own constructors: an invalid one cannot be written down.
     pub fn new(
         permissions: Permissions,
         feeds: Feeds,
@@ -143,7 +143,6 @@ impl Scope {
         if permissions.is_empty() {
             return Err(ScopeError::NoPermissions);
         }
-        feeds.validate()?;
         Ok(Self {
             permissions,
             feeds,
@@ -154,13 +153,26 @@ impl Scope {
 
     /// This scope, usable only from clients inside `networks`.
     ///
-    /// # Errors
-    /// [`ScopeError::NoNetworks`] or [`ScopeError::TooManyNetworks`] for a list built
-    /// directly with `Networks::Only` (`Networks::only` checks its own).
-    pub fn with_networks(mut self, networks: Networks) -> Result<Self, ScopeError> {
-        networks.validate()?;
+    /// ```
+    /// use feedkey::{Networks, Scope};
+    ///
+    /// let office = Scope::read_only().within(Networks::only(["10.0.0.0/8"])?);
+    /// assert!(office.networks().allows(Some("10.1.2.3".parse()?)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn within(mut self, networks: Networks) -> Self {
         self.networks = networks;
-        Ok(self)
+        self
+    }
+
+    /// This scope, usable only from clients inside `networks`.
+    ///
+    /// # Errors
+    /// Never: a [`Networks`] is checked when it is built.
+    #[deprecated(note = "a Networks is checked when built: use `Scope::within`")]
+    pub fn with_networks(self, networks: Networks) -> Result<Self, ScopeError> {
+        Ok(self.within(networks))
     }
 
     /// The client addresses the scope allows.

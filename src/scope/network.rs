@@ -28,9 +28,35 @@ pub enum Networks {
     /// Any address, or none known.
     #[default]
     Any,
-    /// Only addresses inside one of these ranges (never empty). A request whose address
-    /// the server did not give is refused.
-    Only(Vec<IpNet>),
+    /// Only addresses inside one of these ranges. A request whose address the server did
+    /// not give is refused.
+    Only(NetworkSet),
+}
+
+/// A checked list of CIDR ranges: 1 to [`Networks::MAX_NETWORKS`] of them, each with its
+/// host bits cleared, sorted, without repeats. Made only by [`Networks::only`]; read it as
+/// the slice it derefs to.
+///
+/// ```compile_fail,E0308
+/// use feedkey::Networks;
+/// let nowhere = Networks::Only(vec![]); // no: a NetworkSet is checked
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NetworkSet(Vec<IpNet>);
+
+impl std::ops::Deref for NetworkSet {
+    type Target = [IpNet];
+    fn deref(&self) -> &[IpNet] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a NetworkSet {
+    type Item = &'a IpNet;
+    type IntoIter = std::slice::Iter<'a, IpNet>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 impl Networks {
@@ -65,18 +91,7 @@ impl Networks {
         }
         nets.sort();
         nets.dedup();
-        Ok(Self::Only(nets))
-    }
-
-    /// Checks a list built directly with the `Only` variant.
-    pub(crate) fn validate(&self) -> Result<(), ScopeError> {
-        match self {
-            Networks::Only(nets) if nets.is_empty() => Err(ScopeError::NoNetworks),
-            Networks::Only(nets) if nets.len() > Self::MAX_NETWORKS => {
-                Err(ScopeError::TooManyNetworks)
-            }
-            _ => Ok(()),
-        }
+        Ok(Self::Only(NetworkSet(nets)))
     }
 
     /// Whether a client at `addr` is allowed. IPv4-mapped IPv6 addresses

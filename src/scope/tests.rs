@@ -1,7 +1,5 @@
 //! The scope family's table tests.
 
-use std::collections::BTreeSet;
-
 use super::packages::*;
 use super::*;
 
@@ -240,17 +238,12 @@ fn bad_parts_are_refused_when_built() {
 }
 
 #[test]
-fn lists_built_by_hand_are_checked_too() {
+fn empty_lists_cannot_be_made() {
+    // `Feeds::Only(..)` and `Networks::Only(..)` take checked sets (their compile_fail
+    // doc tests show a hand-built one is refused); the constructors refuse empty lists.
+    assert_eq!(Feeds::only(Vec::<&str>::new()), Err(ScopeError::NoFeeds));
     assert_eq!(
-        Scope::new(
-            Permissions::READ_ONLY,
-            Feeds::Only(BTreeSet::new()),
-            Packages::Any
-        ),
-        Err(ScopeError::NoFeeds)
-    );
-    assert_eq!(
-        Scope::read_only().with_networks(Networks::Only(vec![])),
+        Networks::only(Vec::<&str>::new()),
         Err(ScopeError::NoNetworks)
     );
 }

@@ -150,7 +150,10 @@ impl PasswordConfig {
         Ok(self)
     }
 
-    /// The cheapest Argon2id there is: for tests only, never for real passwords.
+    /// The cheapest Argon2id there is: for tests only, never for real passwords. Only
+    /// with the `test-util` feature, so a server cannot pick it by mistake.
+    #[cfg(any(test, feature = "test-util"))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn insecure_fast_for_tests() -> Self {
         let mut config = Self::default();
         if let Ok(params) = Params::new(Params::MIN_M_COST, 1, 1, None) {

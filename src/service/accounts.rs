@@ -28,28 +28,17 @@ impl<S: TokenStore> Feedkey<S> {
         let now = self.now();
         let expires_at = self.policy.resolve(now, primary_expiry, true)?;
         let (id, token, secret_hash) = self.mint()?;
-        let primary = TokenRecord {
+        let mut primary = TokenRecord::new(
             id,
-            account: account.clone(),
-            kind: TokenKind::Primary,
-            description: "Primary key".to_owned(),
-            scope: Scope::full(),
+            account.clone(),
+            TokenKind::Primary,
+            Scope::full(),
             secret_hash,
-            created_at: now,
-            expires_at,
-            revoked_at: None,
-            parent: None,
-            parent_secret_set_at: None,
-            retired: Vec::new(),
-            revision: 1,
-        };
-        let record = AccountRecord {
-            id: account.clone(),
-            password: None,
-            primary: id,
-            created_at: now,
-            revision: 1,
-        };
+            now,
+        );
+        "Primary key".clone_into(&mut primary.description);
+        primary.expires_at = expires_at;
+        let record = AccountRecord::new(account.clone(), id, now);
         match self.store.insert_account(record, primary.clone()).await {
             Err(StoreError::Duplicate) => Err(Error::AccountExists),
             other => other.map_err(Error::from),

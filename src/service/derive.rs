@@ -122,21 +122,18 @@ impl<S: TokenStore> Feedkey<S> {
             .policy
             .child_expiry(now, child.lifetime, p.expires_at)?;
         let (id, token, secret_hash) = self.mint()?;
-        let record = TokenRecord {
+        let mut record = TokenRecord::new(
             id,
-            account: p.account.clone(),
-            kind: TokenKind::Derived,
-            description: child.description,
-            scope: child.scope,
+            p.account.clone(),
+            TokenKind::Derived,
+            child.scope,
             secret_hash,
-            created_at: now,
-            expires_at: Some(expires_at),
-            revoked_at: None,
-            parent: Some(p.id),
-            parent_secret_set_at: under,
-            retired: Vec::new(),
-            revision: 1,
-        };
+            now,
+        );
+        record.description = child.description;
+        record.expires_at = Some(expires_at);
+        record.parent = Some(p.id);
+        record.parent_secret_set_at = under;
         self.insert(
             record,
             Some(parent),

@@ -171,7 +171,7 @@ impl<S: TokenStore> Feedkey<S> {
             .packages
             .clone()
             .unwrap_or_else(|| scope.packages().clone());
-        record.scope = Scope::new(permissions, feeds, packages)?.with_networks(networks)?;
+        record.scope = Scope::new(permissions, feeds, packages)?.within(networks);
         if record.kind != TokenKind::Derived {
             self.policy
                 .check(now, record.expires_at, record.scope.can_write())?;

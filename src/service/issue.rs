@@ -67,21 +67,16 @@ impl<S: TokenStore> Feedkey<S> {
             .policy
             .resolve(now, new.expiry, new.scope.can_write())?;
         let (id, token, secret_hash) = self.mint()?;
-        let record = TokenRecord {
+        let mut record = TokenRecord::new(
             id,
-            account: account.clone(),
-            kind: TokenKind::Scoped,
-            description: new.description,
-            scope: new.scope,
+            account.clone(),
+            TokenKind::Scoped,
+            new.scope,
             secret_hash,
-            created_at: now,
-            expires_at,
-            revoked_at: None,
-            parent: None,
-            parent_secret_set_at: None,
-            retired: Vec::new(),
-            revision: 1,
-        };
+            now,
+        );
+        record.description = new.description;
+        record.expires_at = expires_at;
         self.insert(record, None, token, AuditKind::Issued).await
     }
 

@@ -3,6 +3,9 @@
 
 use time::OffsetDateTime;
 
+use std::sync::Arc;
+
+// `DynTokenStore` is named by path, not imported: its methods share `TokenStore`'s names.
 use super::{KeyFingerprint, MemoryStore, StoreError, TokenStore};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
@@ -41,6 +44,15 @@ pub enum AnyStore {
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
     Sql(super::SqlStore),
+    /// Any other store, a third party's included, behind `dyn` (see [`AnyStore::custom`]).
+    Custom(Arc<dyn super::DynTokenStore>),
+}
+
+impl AnyStore {
+    /// Any other [`TokenStore`]: each call then costs one boxed future.
+    pub fn custom<S: TokenStore + 'static>(store: S) -> Self {
+        Self::Custom(Arc::new(store))
+    }
 }
 
 impl From<MemoryStore> for AnyStore {
@@ -72,6 +84,10 @@ macro_rules! each {
             AnyStore::Sqlite($store) => $call.await,
             #[cfg(any(feature = "postgres", feature = "mysql"))]
             AnyStore::Sql($store) => $call.await,
+            AnyStore::Custom($store) => {
+                let $store: &dyn super::DynTokenStore = &**$store;
+                $call.await
+            }
         }
     };
 }

@@ -19,6 +19,7 @@ mod any;
 mod cache;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod codec;
+mod dynamic;
 mod memory;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod server;
@@ -31,6 +32,7 @@ pub mod testing;
 pub use any::AnyStore;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use cache::CacheConfig;
+pub use dynamic::{BoxFuture, DynTokenStore};
 pub use memory::MemoryStore;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub use server::{SqlDialect, SqlStore, UnsupportedUrl};

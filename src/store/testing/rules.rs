@@ -304,9 +304,7 @@ pub async fn a_narrowed_parent_network_binds_its_children_on_every_path<B: Backe
     let parent_inside = from(parent.token.expose_secret(), INSIDE);
     let child = NewChild::new(
         "build 2",
-        ci_scope()
-            .with_networks(Networks::only(["10.0.0.0/8"]).unwrap())
-            .unwrap(),
+        ci_scope().within(Networks::only(["10.0.0.0/8"]).unwrap()),
         Duration::minutes(5),
     );
     keys.derive(&parent_inside, child).await.unwrap();
