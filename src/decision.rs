@@ -356,6 +356,14 @@ impl Scope {
     }
 }
 
+/// What the account password may do: read through `authorize`, nothing else (signing in
+/// is [`Feedkey::sign_in`](crate::Feedkey::sign_in)'s own call). `None` stands for
+/// proving who holds a token (`authenticate`, `derive`), which a password never does.
+/// Asked before the slow hash: the answer is the same whatever the password.
+pub(crate) fn password_may(action: Option<Action>) -> bool {
+    action == Some(Action::Read)
+}
+
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "denied: {}", self.reason)?;
@@ -370,6 +378,23 @@ impl fmt::Display for Denial {
 }
 
 impl std::error::Error for Denial {}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn the_password_only_reads() {
+        for (action, allowed) in [
+            (Some(Action::Read), true),
+            (Some(Action::Push), false),
+            (Some(Action::Unlist), false),
+            (None, false),
+        ] {
+            assert_eq!(password_may(action), allowed, "{action:?}");
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,22 +4,12 @@
 pub use crate::account::{MAX_DESCRIPTION_LEN, RecordError};
 use crate::decision::Denial;
 use crate::policy::lifetime::LifetimeError;
-use crate::scope::{NotCovered, ScopeError};
+use crate::scope::{NarrowingError, NotCovered, ScopeError};
 use crate::secret::HashError;
 use crate::secret::PasswordError;
 use crate::store::{KeyCheckError, StoreError};
 
-/// What an edit tried to widen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Widening {
-    /// A permission the token does not have.
-    Permissions,
-    /// A feed the token does not cover.
-    Feeds,
-    /// A client network the token does not allow.
-    Networks,
-}
+pub use crate::scope::Widening;
 
 /// Why a management call (issue, edit, refresh, revoke...) failed. Nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,4 +78,13 @@ pub enum Error {
     /// ([`Feedkey::check_keys`](crate::Feedkey::check_keys)).
     #[error(transparent)]
     KeyMismatch(KeyCheckError),
+}
+
+impl From<NarrowingError> for Error {
+    fn from(error: NarrowingError) -> Self {
+        match error {
+            NarrowingError::Widens(part) => Error::Widens(part),
+            NarrowingError::Invalid(error) => Error::Scope(error),
+        }
+    }
 }

@@ -29,6 +29,13 @@ pub struct AccountRecord {
 }
 
 impl AccountRecord {
+    /// Whether this record is the account `asked` for: a store's answer counts only for
+    /// the exact id asked (one that matched another, as a collation ignoring trailing
+    /// spaces would, found no such account).
+    pub(crate) fn is_for(&self, asked: &AccountId) -> bool {
+        self.id == *asked
+    }
+
     /// A new account: no password, revision 1.
     pub fn new(id: AccountId, primary: TokenId, created_at: OffsetDateTime) -> Self {
         Self {
@@ -121,6 +128,13 @@ impl TokenRecord {
             retired: Vec::new(),
             revision: 1,
         }
+    }
+
+    /// Whether an owner's management calls (list, show, edit, refresh, revoke) reach this
+    /// token: it is `account`'s, and not revoked unless `revoked_too` (a revoked record
+    /// is kept only so that a later use is logged as such).
+    pub(crate) fn reachable_by(&self, account: &AccountId, revoked_too: bool) -> bool {
+        self.account == *account && (revoked_too || self.revoked_at.is_none())
     }
 
     /// When the newest retired secret stops working, if it still works at `now`.
@@ -216,6 +230,65 @@ impl TokenInfo {
             parent: r.parent,
             previous_secret_until: r.overlap_until(now),
             status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{TokenHasher, TokenKey};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
+
+    fn account(name: &str) -> AccountId {
+        AccountId::new(name).unwrap()
+    }
+
+    #[test]
+    fn a_store_answer_counts_for_the_exact_id_only() {
+        let record = AccountRecord::new(account("alice"), TokenId::from_bytes([1; 16]), NOW);
+        for (asked, answers) in [
+            ("alice", true),
+            ("alice ", false),
+            (" alice", false),
+            ("Alice", false),
+            ("bob", false),
+        ] {
+            assert_eq!(record.is_for(&account(asked)), answers, "{asked:?}");
+        }
+    }
+
+    #[test]
+    fn management_reaches_the_owners_live_tokens() {
+        let hasher = TokenHasher::new(TokenKey::new(1, &[1; 32]), Vec::new()).unwrap();
+        let id = TokenId::from_bytes([2; 16]);
+        let live = TokenRecord::new(
+            id,
+            account("alice"),
+            TokenKind::Scoped,
+            Scope::read_only(),
+            hasher.hash(&id, &[3; 32]),
+            NOW,
+        );
+        let mut revoked = live.clone();
+        revoked.revoked_at = Some(NOW);
+        for (record, asker, revoked_too, reached) in [
+            (&live, "alice", false, true),
+            (&live, "alice", true, true),
+            (&live, "bob", false, false),
+            (&live, "alice ", true, false),
+            (&revoked, "alice", false, false),
+            (&revoked, "alice", true, true),
+            (&revoked, "bob", true, false),
+        ] {
+            assert_eq!(
+                record.reachable_by(&account(asker), revoked_too),
+                reached,
+                "{asker:?} revoked_too={revoked_too} revoked={:?}",
+                record.revoked_at
+            );
         }
     }
 }

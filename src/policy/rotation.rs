@@ -1,7 +1,33 @@
 //! Rotation: how long a refreshed-away secret keeps working, and how long it is
 //! remembered afterwards so that its reuse can be caught.
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
+
+use crate::secret::RetiredSecret;
+
+/// What presenting a retired secret proves at a given time: the rule of refresh windows
+/// and reuse, decided by [`retired_use`] only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetiredUse {
+    /// Inside its overlap window: it still works, as the token.
+    Works,
+    /// After the window, while remembered: a reuse, treated as a leak.
+    Reuse,
+    /// Forgotten: no different from a wrong secret.
+    Forgotten,
+}
+
+/// A retired secret works until `works_until` (exclusive), is a reuse until `kept_until`
+/// (exclusive), and is forgotten from then on.
+pub(crate) fn retired_use(retired: &RetiredSecret, now: OffsetDateTime) -> RetiredUse {
+    if now < retired.works_until {
+        RetiredUse::Works
+    } else if now < retired.kept_until {
+        RetiredUse::Reuse
+    } else {
+        RetiredUse::Forgotten
+    }
+}
 
 /// What happens to a secret a refresh replaces.
 ///
@@ -63,5 +89,44 @@ impl RotationPolicy {
     /// Whether a reuse revokes the token.
     pub fn revokes_on_reuse(&self) -> bool {
         self.revoke_on_reuse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{TokenHasher, TokenKey};
+    use crate::token::TokenId;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_retired_secret_table() {
+        let retired_at = datetime!(2026-01-01 00:00 UTC);
+        let hasher = TokenHasher::new(TokenKey::new(1, &[1; 32]), Vec::new()).unwrap();
+        let secret = RetiredSecret {
+            hash: hasher.hash(&TokenId::from_bytes([1; 16]), &[2; 32]),
+            retired_at,
+            works_until: retired_at + Duration::minutes(10),
+            kept_until: retired_at + Duration::days(30),
+        };
+        let ns = Duration::nanoseconds(1);
+        for (at, expected) in [
+            (retired_at, RetiredUse::Works),
+            (secret.works_until - ns, RetiredUse::Works),
+            (secret.works_until, RetiredUse::Reuse),
+            (secret.kept_until - ns, RetiredUse::Reuse),
+            (secret.kept_until, RetiredUse::Forgotten),
+            (
+                secret.kept_until + Duration::days(400),
+                RetiredUse::Forgotten,
+            ),
+        ] {
+            assert_eq!(retired_use(&secret, at), expected, "at {at}");
+        }
+        // Without overlap it never works, and without retention it is forgotten at once.
+        let mut bare = secret.clone();
+        bare.works_until = retired_at;
+        bare.kept_until = retired_at;
+        assert_eq!(retired_use(&bare, retired_at), RetiredUse::Forgotten);
     }
 }

@@ -10,11 +10,13 @@ use crate::request::{Action, Target};
 
 mod feeds;
 mod glob;
+mod narrow;
 mod network;
 mod packages;
 mod permission;
 
 pub use feeds::{FeedName, FeedSet, Feeds};
+pub use narrow::{NarrowingError, ScopeChange, Widening};
 pub use network::{NetworkSet, Networks};
 pub use packages::{PackagePattern, PackageSet, Packages};
 pub use permission::{Permission, Permissions};

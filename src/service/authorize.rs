@@ -13,8 +13,9 @@ use std::net::IpAddr;
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, AuditKind, RevokeCause};
-use crate::decision::{Denial, DenyReason, Grant};
+use crate::decision::{Denial, DenyReason, Grant, password_may};
 use crate::policy::liveness::{self, Dead};
+use crate::policy::rotation::{RetiredUse, retired_use};
 use crate::record::{StoredToken, TokenRecord};
 use crate::request::{Action, Target};
 use crate::request::{Credential, Request};
@@ -99,6 +100,7 @@ impl<S: TokenStore> Feedkey<S> {
         self.keys_ready().await.map_err(|e| Denial::new(e.into()))?;
         let text = match self.presented(request)? {
             Presented::Token(text) => text,
+            // A password never proves who holds a token: `password_may(None)` is false.
             Presented::Password { .. } => return Err(Denial::new(DenyReason::PasswordCannotWrite)),
         };
         let client = request.client_addr();
@@ -215,7 +217,7 @@ impl<S: TokenStore> Feedkey<S> {
         let client = request.client_addr();
         let text = match self.presented(request)? {
             Presented::Token(text) => text,
-            Presented::Password { .. } if action != Action::Read => {
+            Presented::Password { .. } if !password_may(Some(action)) => {
                 // Refused before the slow hash: the answer is the same whatever the
                 // password, so it tells nothing, and costs nothing.
                 return Err(Denial::new(DenyReason::PasswordCannotWrite));
@@ -288,15 +290,18 @@ impl<S: TokenStore> Feedkey<S> {
             ),
             Matched::Retired(i) => {
                 let now = self.clock.now();
-                match record.retired.get(i) {
-                    Some(r) if now < r.works_until => {
+                let standing = record.retired.get(i).map(|r| retired_use(r, now));
+                match standing {
+                    Some(RetiredUse::Works) => {
                         (true, liveness::retired_secret_set_at(record, i), now)
                     }
-                    Some(r) if now < r.kept_until => {
+                    Some(RetiredUse::Reuse) => {
                         Box::pin(self.on_reuse(&stored, client)).await;
                         return Err(Denial::for_record(DenyReason::RetiredSecretReused, record));
                     }
-                    _ => return Err(Denial::for_token(DenyReason::WrongSecret, id)),
+                    Some(RetiredUse::Forgotten) | None => {
+                        return Err(Denial::for_token(DenyReason::WrongSecret, id));
+                    }
                 }
             }
             Matched::Nothing if verified.unknown_key => {
@@ -410,7 +415,7 @@ impl<S: TokenStore> Feedkey<S> {
         let (Some(account), Some(id)) = (account, account_id) else {
             return Err(Denial::new(DenyReason::UnknownAccount));
         };
-        if account.id != id {
+        if !account.is_for(&id) {
             return Err(Denial::new(DenyReason::UnknownAccount));
         }
         if !check.matched {

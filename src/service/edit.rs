@@ -6,10 +6,9 @@ use time::OffsetDateTime;
 
 use crate::account::{AccountId, check_description};
 use crate::audit::{AuditKind, RevokeCause};
-use crate::error::{Error, Widening};
+use crate::error::Error;
 use crate::record::{TokenInfo, TokenKind, TokenRecord};
-use crate::scope::Networks;
-use crate::scope::{Feeds, Packages, Permissions, Scope};
+use crate::scope::{Feeds, Networks, Packages, Permissions, ScopeChange};
 use crate::service::Feedkey;
 use crate::store::TokenStore;
 use crate::token::TokenId;
@@ -19,10 +18,7 @@ use crate::token::TokenId;
 #[derive(Debug, Clone, Default)]
 pub struct TokenEdit {
     description: Option<String>,
-    packages: Option<Packages>,
-    permissions: Option<Permissions>,
-    feeds: Option<Feeds>,
-    networks: Option<Networks>,
+    scope: ScopeChange,
 }
 
 impl TokenEdit {
@@ -41,7 +37,7 @@ impl TokenEdit {
     /// Sets the package list (NuGet lets an owner point a key at other packages).
     #[must_use]
     pub fn packages(mut self, packages: Packages) -> Self {
-        self.packages = Some(packages);
+        self.scope.packages = Some(packages);
         self
     }
 
@@ -49,21 +45,21 @@ impl TokenEdit {
     /// ones.
     #[must_use]
     pub fn permissions(mut self, permissions: Permissions) -> Self {
-        self.permissions = Some(permissions);
+        self.scope.permissions = Some(permissions);
         self
     }
 
     /// Narrows the feeds to `feeds`, which must be covered by the current ones.
     #[must_use]
     pub fn feeds(mut self, feeds: Feeds) -> Self {
-        self.feeds = Some(feeds);
+        self.scope.feeds = Some(feeds);
         self
     }
 
     /// Narrows the client networks to `networks`, which must lie inside the current ones.
     #[must_use]
     pub fn networks(mut self, networks: Networks) -> Self {
-        self.networks = Some(networks);
+        self.scope.networks = Some(networks);
         self
     }
 }
@@ -140,38 +136,14 @@ impl<S: TokenStore> Feedkey<S> {
         now: OffsetDateTime,
     ) -> Result<TokenRecord, Error> {
         let mut record = record.clone();
-        let changes_scope = edit.packages.is_some()
-            || edit.permissions.is_some()
-            || edit.feeds.is_some()
-            || edit.networks.is_some();
-        if changes_scope && record.kind == TokenKind::Primary {
+        if !edit.scope.is_empty() && record.kind == TokenKind::Primary {
             return Err(Error::PrimaryKey);
         }
         if let Some(description) = &edit.description {
             check_description(description)?;
             record.description.clone_from(description);
         }
-        let scope = &record.scope;
-        let permissions = edit.permissions.unwrap_or(scope.permissions());
-        if !permissions.is_subset_of(scope.permissions()) {
-            return Err(Error::Widens(Widening::Permissions));
-        }
-        let feeds = edit.feeds.clone().unwrap_or_else(|| scope.feeds().clone());
-        if !feeds.is_subset_of(scope.feeds()) {
-            return Err(Error::Widens(Widening::Feeds));
-        }
-        let networks = edit
-            .networks
-            .clone()
-            .unwrap_or_else(|| scope.networks().clone());
-        if !networks.is_subset_of(scope.networks()) {
-            return Err(Error::Widens(Widening::Networks));
-        }
-        let packages = edit
-            .packages
-            .clone()
-            .unwrap_or_else(|| scope.packages().clone());
-        record.scope = Scope::new(permissions, feeds, packages)?.within(networks);
+        record.scope = record.scope.narrowed_by(&edit.scope)?;
         if record.kind != TokenKind::Derived {
             self.policy
                 .check(now, record.expires_at, record.scope.can_write())?;

@@ -94,7 +94,7 @@ impl<S: TokenStore> Feedkey<S> {
         let find = |id: TokenId| all.iter().find(|t| t.record.id == id);
         let mut tokens: Vec<TokenInfo> = all
             .iter()
-            .filter(|t| &t.record.account == account && t.record.revoked_at.is_none())
+            .filter(|t| t.record.reachable_by(account, false))
             .map(|t| self.info_with(t, t.record.parent.and_then(find)))
             .collect();
         // Stable: the store's oldest-first order stays within each kind.

@@ -115,7 +115,7 @@ impl<S: TokenStore> Feedkey<S> {
         self.store
             .account(account)
             .await?
-            .filter(|record| &record.id == account)
+            .filter(|record| record.is_for(account))
             .ok_or(Error::AccountNotFound)
     }
 
@@ -144,7 +144,7 @@ impl<S: TokenStore> Feedkey<S> {
         id: TokenId,
     ) -> Result<StoredToken, Error> {
         match self.store.token(&id).await? {
-            Some(t) if &t.record.account == account && t.record.revoked_at.is_none() => Ok(t),
+            Some(t) if t.record.reachable_by(account, false) => Ok(t),
             _ => Err(Error::TokenNotFound),
         }
     }
@@ -163,12 +163,7 @@ impl<S: TokenStore> Feedkey<S> {
     ) -> Result<(TokenRecord, StoredToken, T), Error> {
         for _ in 0..MAX_ATTEMPTS {
             let stored = match self.store.token(&id).await? {
-                Some(t)
-                    if &t.record.account == account
-                        && (revoked_too || t.record.revoked_at.is_none()) =>
-                {
-                    t
-                }
+                Some(t) if t.record.reachable_by(account, revoked_too) => t,
                 _ => return Err(Error::TokenNotFound),
             };
             let (mut record, extra) = change(&stored)?;

@@ -365,34 +365,31 @@ mod tests {
     use crate::record::{TokenKind, TokenRecord};
     use crate::scope::Scope;
     use crate::secret::{TokenHasher, TokenKey};
-    use std::sync::Arc;
 
     fn stored(n: u8) -> StoredToken {
         let id = TokenId::from_bytes([n; 16]);
         let hasher = TokenHasher::new(TokenKey::new(1, &[1; 32]), vec![]).unwrap();
-        StoredToken {
-            record: Arc::new(TokenRecord {
-                id,
-                account: AccountId::new("a").unwrap(),
-                kind: TokenKind::Scoped,
-                description: String::new(),
-                scope: Scope::read_only(),
-                secret_hash: hasher.hash(&id, &[0; 32]),
-                created_at: OffsetDateTime::UNIX_EPOCH,
-                expires_at: None,
-                revoked_at: None,
-                parent: None,
-                parent_secret_set_at: None,
-                retired: vec![],
-                revision: 1,
-            }),
-            last_used_at: None,
-        }
+        let record = TokenRecord::new(
+            id,
+            AccountId::new("a").unwrap(),
+            TokenKind::Scoped,
+            Scope::read_only(),
+            hasher.hash(&id, &[0; 32]),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        StoredToken::new(record, None)
+    }
+
+    /// A cache whose entries outlive any test, for the tests that are not about time (a
+    /// machine busy enough to stall a test for the default second must not fail them;
+    /// the tests about time use ttls of hundreds of milliseconds for the same reason).
+    fn lasting() -> CacheConfig {
+        CacheConfig::default().ttl(Duration::from_secs(3600))
     }
 
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
-        let cache = TokenCache::new(&CacheConfig::default());
+        let cache = TokenCache::new(&lasting());
         let epoch = cache.epoch();
         // A write commits and invalidates while the read is in flight...
         cache.invalidate(&TokenId::from_bytes([1; 16]));
@@ -408,7 +405,7 @@ mod tests {
     fn entries_expire_and_the_cache_is_bounded() {
         let cache = TokenCache::new(
             &CacheConfig::default()
-                .ttl(Duration::from_millis(30))
+                .ttl(Duration::from_millis(400))
                 .capacity(2),
         );
         for n in 0..5 {
@@ -416,7 +413,7 @@ mod tests {
             assert!(cache.len() <= 2);
         }
         assert!(cache.get(&TokenId::from_bytes([4; 16])).is_some());
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(500));
         assert!(cache.get(&TokenId::from_bytes([4; 16])).is_none());
         let off = TokenCache::new(&CacheConfig::default().ttl(Duration::ZERO));
         off.put(stored(1), off.epoch());
@@ -425,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_full_cache_evicts_some_records_not_all() {
-        let cache = TokenCache::new(&CacheConfig::default().capacity(100));
+        let cache = TokenCache::new(&lasting().capacity(100));
         for n in 0..100 {
             cache.put(stored(n), cache.epoch());
         }
@@ -441,7 +438,7 @@ mod tests {
 
     #[test]
     fn a_use_is_seen_by_the_next_read_and_does_not_stretch_the_trust() {
-        let cache = TokenCache::new(&CacheConfig::default().ttl(Duration::from_millis(50)));
+        let cache = TokenCache::new(&CacheConfig::default().ttl(Duration::from_millis(500)));
         let id = TokenId::from_bytes([1; 16]);
         cache.put(stored(1), cache.epoch());
         let at = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
@@ -453,15 +450,15 @@ mod tests {
         // A touch of a record not kept keeps nothing.
         cache.touch(&TokenId::from_bytes([2; 16]), at);
         assert!(cache.get(&TokenId::from_bytes([2; 16])).is_none());
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(300));
         cache.touch(&id, at + time::Duration::hours(1));
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(300));
         assert!(cache.get(&id).is_none(), "served past its ttl");
     }
 
     #[test]
     fn invalidate_and_clear_forget_records_and_refuse_racing_fills() {
-        let cache = TokenCache::new(&CacheConfig::default());
+        let cache = TokenCache::new(&lasting());
         for n in 1..=3 {
             cache.put(stored(n), cache.epoch());
         }
@@ -479,7 +476,7 @@ mod tests {
     #[test]
     fn a_cache_whose_feed_is_down_keeps_nothing() {
         let id = TokenId::from_bytes([1; 16]);
-        let cache = TokenCache::distrusted(&CacheConfig::default());
+        let cache = TokenCache::distrusted(&lasting());
         cache.put(stored(1), cache.epoch());
         assert!(cache.get(&id).is_none(), "kept before the feed was up");
         // A read that began before the feed came up is not kept either.
