@@ -20,6 +20,8 @@ mod cache;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod codec;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod migrations;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod server;
 #[cfg(feature = "sqlite")]
