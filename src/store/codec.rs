@@ -1,4 +1,6 @@
-//! Rows: how records are laid out in SQL, shared by every SQL backend.
+//! Rows: how records are laid out in SQL, shared by every SQL backend: the one list of
+//! each row's columns, the reads of whole rows, and the conversions between records and
+//! rows.
 //!
 //! Times are whole nanoseconds since the Unix epoch in a 64-bit integer (1677 to 2262),
 //! token ids 16 raw bytes, the scope and the retired secrets JSON text, hashes their
@@ -18,6 +20,71 @@ use crate::secret::PasswordHash;
 use crate::secret::{KeyFingerprint, SecretHash};
 use crate::secret::{MAX_RETIRED_SECRETS, RetiredSecret};
 use crate::token::{ID_LEN, TokenId};
+
+/// The columns of a token row, as a literal (for `concat!`), in the order the backends'
+/// row readers take them.
+macro_rules! token_columns {
+    () => {
+        "id, account, kind, description, scope, secret_hash, created_at, expires_at, \
+         revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at"
+    };
+}
+
+/// The columns of an account row, as a literal (for `concat!`), in the order the
+/// backends' row readers take them.
+macro_rules! account_columns {
+    () => {
+        "id, password, primary_token, created_at, revision"
+    };
+}
+
+/// The columns of a [`TokenRow`], in the order the backends' row readers take them.
+pub(crate) const TOKEN_COLUMNS: &str = token_columns!();
+
+/// The columns of an [`AccountRow`], in the order the backends' row readers take them.
+pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
+
+// The reads of whole rows, the same in every SQL backend: written with `?` placeholders,
+// which SQLite and MySQL take as they are and the server backend renders for PostgreSQL.
+
+/// An account, by id.
+pub(crate) const SELECT_ACCOUNT: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM feedkey_accounts WHERE id = ?"
+);
+
+/// A token, by id.
+pub(crate) const SELECT_TOKEN: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM feedkey_tokens WHERE id = ?"
+);
+
+/// An account's tokens, oldest first (`TokenStore::account_tokens`).
+pub(crate) const SELECT_ACCOUNT_TOKENS: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM feedkey_tokens WHERE account = ? ORDER BY created_at, id"
+);
+
+/// The unrevoked tokens whose expiry is in `[?, ?)`, soonest first
+/// (`TokenStore::tokens_expiring`).
+pub(crate) const SELECT_EXPIRING: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM feedkey_tokens WHERE revoked_at IS NULL \
+     AND expires_at >= ? AND expires_at < ? ORDER BY expires_at, id"
+);
+
+/// The unrevoked tokens last used (or, never used, created) at or before `?`
+/// (`TokenStore::tokens_unused_since`).
+pub(crate) const SELECT_UNUSED: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM feedkey_tokens WHERE revoked_at IS NULL \
+     AND COALESCE(last_used_at, created_at) <= ? ORDER BY id"
+);
 
 /// A token as stored in a row.
 #[derive(Debug, Clone)]

@@ -1,7 +1,5 @@
-//! SQLite: one embedded file, no server. Feature `sqlite` (SQLite is compiled in).
-//!
-//! Over 500 lines because the schema, the two connections, the `TokenStore`
-//! implementation and its tests belong together.
+//! SQLite: one embedded file, no server. Feature `sqlite` (SQLite is compiled in). Its
+//! schema is in `store/migrations/sqlite`.
 //!
 //! Driver: `rusqlite`, synchronous, with cached prepared statements, on two connections:
 //! one that reads and one that writes. A primary-key lookup costs about 2 µs in place,
@@ -24,61 +22,16 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::cache::{CacheConfig, PendingUses, TokenCache};
-use super::codec::{AccountRow, TokenRow, id_to_db, key_from_db, time_to_db};
+use super::codec::{
+    ACCOUNT_COLUMNS, AccountRow, SELECT_ACCOUNT, SELECT_ACCOUNT_TOKENS, SELECT_EXPIRING,
+    SELECT_TOKEN, SELECT_UNUSED, TOKEN_COLUMNS, TokenRow, id_to_db, key_from_db, time_to_db,
+};
+use super::migrations::SQLITE as MIGRATIONS;
 use super::{BackendError, KeyFingerprint, StoreError, TokenStore};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::secret::password::off_executor;
 use crate::token::TokenId;
-
-/// The schema, one migration a version. Applied in order, once each, by
-/// [`SqliteStore::migrate`].
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE feedkey_accounts (
-        id TEXT PRIMARY KEY NOT NULL,
-        password TEXT,
-        primary_token BLOB NOT NULL,
-        created_at INTEGER NOT NULL,
-        revision INTEGER NOT NULL
-    );
-    CREATE TABLE feedkey_tokens (
-        id BLOB PRIMARY KEY NOT NULL,
-        account TEXT NOT NULL REFERENCES feedkey_accounts(id),
-        kind TEXT NOT NULL,
-        description TEXT NOT NULL,
-        scope TEXT NOT NULL,
-        secret_hash TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER,
-        revoked_at INTEGER,
-        parent BLOB,
-        retired TEXT NOT NULL,
-        last_used_at INTEGER,
-        revision INTEGER NOT NULL
-    );
-    CREATE INDEX feedkey_tokens_account ON feedkey_tokens(account, created_at);
-    CREATE INDEX feedkey_tokens_expires ON feedkey_tokens(expires_at);",
-    ),
-    (
-        2,
-        // The token keys this database was used with (see `TokenStore::remember_key`).
-        "CREATE TABLE feedkey_keys (
-            version INTEGER PRIMARY KEY NOT NULL,
-            fingerprint TEXT NOT NULL,
-            remembered_at INTEGER NOT NULL
-        );",
-    ),
-    (
-        3,
-        // Which of its parent's secrets a derived token was derived under.
-        "ALTER TABLE feedkey_tokens ADD COLUMN parent_secret_set_at INTEGER;",
-    ),
-];
-
-const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
-     expires_at, revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at";
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(BackendError::new(e))
@@ -109,6 +62,8 @@ fn swapped(
     }
 }
 
+/// A token row read by [`SELECT_TOKEN`] and the like, its columns in [`TOKEN_COLUMNS`]'s
+/// order.
 fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
         id: row.get(0)?,
@@ -128,6 +83,7 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
     })
 }
 
+/// An account row read by [`SELECT_ACCOUNT`], its columns in [`ACCOUNT_COLUMNS`]'s order.
 fn account_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
     Ok(AccountRow {
         id: row.get(0)?,
@@ -292,11 +248,7 @@ impl SqliteStore {
 
     fn load_token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE id = ?1"
-            ))
-            .map_err(backend)?;
+        let mut stmt = conn.prepare_cached(SELECT_TOKEN).map_err(backend)?;
         let row = stmt
             .query_row(params![id_to_db(id)], token_row)
             .optional()
@@ -346,11 +298,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             |r| r.get(0),
         )
         .map_err(backend)?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.execute_batch(sql).map_err(backend)?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(m.sql).map_err(backend)?;
         tx.execute(
             "INSERT INTO feedkey_schema (version, applied_at) VALUES (?1, ?2)",
-            params![version, time_to_db(OffsetDateTime::now_utc())?],
+            params![m.version, time_to_db(OffsetDateTime::now_utc())?],
         )
         .map_err(backend)?;
     }
@@ -428,8 +380,9 @@ impl TokenStore for SqliteStore {
         self.write(move |conn, _| {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO feedkey_accounts (id, password, primary_token, created_at, revision) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!(
+                    "INSERT INTO feedkey_accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+                ),
                 params![a.id, a.password, a.primary_token, a.created_at, a.revision],
             )
             .map_err(|e| {
@@ -448,12 +401,7 @@ impl TokenStore for SqliteStore {
     async fn account(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
         let row = {
             let conn = self.conn();
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, password, primary_token, created_at, revision \
-                     FROM feedkey_accounts WHERE id = ?1",
-                )
-                .map_err(backend)?;
+            let mut stmt = conn.prepare_cached(SELECT_ACCOUNT).map_err(backend)?;
             stmt.query_row(params![id.as_str()], account_row)
                 .optional()
                 .map_err(backend)?
@@ -515,13 +463,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn account_tokens(&self, account: &AccountId) -> Result<Vec<StoredToken>, StoreError> {
-        self.load_many(
-            &format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE account = ?1 \
-                 ORDER BY created_at, id"
-            ),
-            &[&account.as_str()],
-        )
+        self.load_many(SELECT_ACCOUNT_TOKENS, &[&account.as_str()])
     }
 
     async fn update_token(
@@ -578,13 +520,7 @@ impl TokenStore for SqliteStore {
         from: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Vec<StoredToken>, StoreError> {
-        self.load_many(
-            &format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
-                 AND expires_at >= ?1 AND expires_at < ?2 ORDER BY expires_at, id"
-            ),
-            &[&time_to_db(from)?, &time_to_db(until)?],
-        )
+        self.load_many(SELECT_EXPIRING, &[&time_to_db(from)?, &time_to_db(until)?])
     }
 
     async fn tokens_unused_since(
@@ -596,13 +532,7 @@ impl TokenStore for SqliteStore {
         off_executor(move || flush(&inner))
             .await
             .unwrap_or(Ok(()))?;
-        self.load_many(
-            &format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
-                 AND COALESCE(last_used_at, created_at) <= ?1 ORDER BY id"
-            ),
-            &[&time_to_db(before)?],
-        )
+        self.load_many(SELECT_UNUSED, &[&time_to_db(before)?])
     }
 
     async fn purge_revoked(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

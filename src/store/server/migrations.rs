@@ -1,154 +1,22 @@
-//! The schema and its migrations, per dialect, and the one way they are applied: under a
-//! database lock, each version once, safe from several servers at once.
+//! How the migrations of `store/migrations/{postgres,mysql}` are applied: under a
+//! database lock, each version once, safe from several servers at once, with the steps
+//! of MySQL's that cannot be plain SQL (a foreign key dropped where it exists, the
+//! collation chosen for `{nopad_bin}`).
+//!
+//! PostgreSQL compares text byte for byte (its deterministic collations break every tie
+//! by the bytes; `TEXT` never pads). MySQL compares text case-insensitively unless told
+//! otherwise, and `utf8mb4_bin` (of its version 1) still ignores trailing spaces
+//! (`PAD SPACE`): `"alice "` found `"alice"`. Its version 3 moves account ids to a
+//! `NO PAD` binary collation, so they compare byte for byte; `{nopad_bin}` stands for it
+//! (see [`nopad_bin`]). Token ids are bytes.
 
 use super::*;
-
-/// PostgreSQL compares text byte for byte (its deterministic collations break every tie
-/// by the bytes; `TEXT` never pads).
-pub(super) const POSTGRES_MIGRATIONS: &[(i64, &[&str])] = &[
-    (
-        1,
-        &[
-            "CREATE TABLE IF NOT EXISTS feedkey_accounts (
-            id TEXT PRIMARY KEY,
-            password TEXT,
-            primary_token BYTEA NOT NULL,
-            created_at BIGINT NOT NULL,
-            revision BIGINT NOT NULL
-        )",
-            "CREATE TABLE IF NOT EXISTS feedkey_tokens (
-            id BYTEA PRIMARY KEY,
-            account TEXT NOT NULL REFERENCES feedkey_accounts(id),
-            kind TEXT NOT NULL,
-            description TEXT NOT NULL,
-            scope TEXT NOT NULL,
-            secret_hash TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            expires_at BIGINT,
-            revoked_at BIGINT,
-            parent BYTEA,
-            retired TEXT NOT NULL,
-            last_used_at BIGINT,
-            revision BIGINT NOT NULL
-        )",
-            "CREATE INDEX IF NOT EXISTS feedkey_tokens_account ON feedkey_tokens(account, created_at)",
-            "CREATE INDEX IF NOT EXISTS feedkey_tokens_expires ON feedkey_tokens(expires_at)",
-        ],
-    ),
-    (
-        2,
-        // The token keys this database was used with (see `TokenStore::remember_key`).
-        &["CREATE TABLE IF NOT EXISTS feedkey_keys (
-            version BIGINT PRIMARY KEY,
-            fingerprint TEXT NOT NULL,
-            remembered_at BIGINT NOT NULL
-        )"],
-    ),
-    (
-        3,
-        // Which of its parent's secrets a derived token was derived under.
-        &["ALTER TABLE feedkey_tokens ADD COLUMN IF NOT EXISTS parent_secret_set_at BIGINT"],
-    ),
-];
-
-/// MySQL compares text case-insensitively unless told otherwise, and `utf8mb4_bin` (of
-/// version 1) still ignores trailing spaces (`PAD SPACE`): `"alice "` found `"alice"`.
-/// Version 3 moves account ids to a `NO PAD` binary collation, so they compare byte for
-/// byte; `{nopad_bin}` stands for it (see [`nopad_bin`]). Token ids are bytes.
-pub(super) const MYSQL_MIGRATIONS: &[(i64, &[&str])] = &[
-    (
-        1,
-        &[
-            "CREATE TABLE IF NOT EXISTS feedkey_accounts (
-            id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
-            password TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
-            primary_token VARBINARY(16) NOT NULL,
-            created_at BIGINT NOT NULL,
-            revision BIGINT NOT NULL
-        ) ENGINE = InnoDB",
-            "CREATE TABLE IF NOT EXISTS feedkey_tokens (
-            id VARBINARY(16) NOT NULL PRIMARY KEY,
-            account VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            kind VARCHAR(16) NOT NULL,
-            description TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            scope MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            secret_hash VARCHAR(128) NOT NULL,
-            created_at BIGINT NOT NULL,
-            expires_at BIGINT NULL,
-            revoked_at BIGINT NULL,
-            parent VARBINARY(16) NULL,
-            retired TEXT NOT NULL,
-            last_used_at BIGINT NULL,
-            revision BIGINT NOT NULL,
-            INDEX feedkey_tokens_account (account, created_at),
-            INDEX feedkey_tokens_expires (expires_at),
-            CONSTRAINT feedkey_tokens_account_fk FOREIGN KEY (account)
-                REFERENCES feedkey_accounts (id)
-        ) ENGINE = InnoDB",
-        ],
-    ),
-    (
-        2,
-        // The change feed: one row per token write that every server polls (MySQL has
-        // no notifications). `token_id` NULL means "every token". Times are the
-        // database's clock, in microseconds, so that servers' clocks never matter.
-        &["CREATE TABLE IF NOT EXISTS feedkey_changes (
-            seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-            token_id VARBINARY(16) NULL,
-            changed_at BIGINT NOT NULL,
-            INDEX feedkey_changes_at (changed_at)
-        ) ENGINE = InnoDB"],
-    ),
-    (
-        3,
-        // Account ids compared byte for byte. The foreign key between the two columns is
-        // dropped first (see `MYSQL_FOREIGN_KEYS_DROPPED`): neither column's collation can
-        // change under it, even with `FOREIGN_KEY_CHECKS = 0` on MariaDB.
-        //
-        // A token issued under the old collation to a name that only matched an account
-        // with padding (`"alice "` for `"alice"`) belongs to no account now. It was
-        // issued through the hole this closes, so it is revoked (its revision bumped),
-        // and moved to the account it matched so that the foreign key holds and the
-        // record stays for the audit. Every server is told to forget its cached tokens.
-        &[
-            "ALTER TABLE feedkey_accounts MODIFY id
-                VARCHAR(256) CHARACTER SET utf8mb4 COLLATE {nopad_bin} NOT NULL",
-            "ALTER TABLE feedkey_tokens MODIFY account
-                VARCHAR(256) CHARACTER SET utf8mb4 COLLATE {nopad_bin} NOT NULL",
-            "UPDATE feedkey_tokens t
-                LEFT JOIN feedkey_accounts own ON own.id = t.account
-                JOIN feedkey_accounts a
-                    ON a.id COLLATE utf8mb4_bin = t.account COLLATE utf8mb4_bin
-                SET t.account = a.id,
-                    t.revoked_at = COALESCE(t.revoked_at,
-                        CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000000 AS SIGNED)),
-                    t.revision = t.revision + 1
-                WHERE own.id IS NULL",
-            "INSERT INTO feedkey_changes (token_id, changed_at)
-                VALUES (NULL, CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED))",
-            "ALTER TABLE feedkey_tokens ADD CONSTRAINT feedkey_tokens_account_fk
-                FOREIGN KEY (account) REFERENCES feedkey_accounts (id)",
-        ],
-    ),
-    (
-        4,
-        // The token keys this database was used with (see `TokenStore::remember_key`).
-        &["CREATE TABLE IF NOT EXISTS feedkey_keys (
-            version BIGINT NOT NULL PRIMARY KEY,
-            fingerprint VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-            remembered_at BIGINT NOT NULL
-        ) ENGINE = InnoDB"],
-    ),
-    (
-        5,
-        // Which of its parent's secrets a derived token was derived under.
-        &["ALTER TABLE feedkey_tokens ADD COLUMN parent_secret_set_at BIGINT NULL"],
-    ),
-];
+use crate::store::migrations as schema;
 
 /// MySQL: the foreign keys (table, constraint) dropped, where they exist, before a
-/// version's statements run. Checked rather than assumed, so that a migration a crash
-/// cut short (MySQL's DDL is not transactional) runs again.
+/// version's statements run: neither column of a foreign key can change its collation
+/// under it, even with `FOREIGN_KEY_CHECKS = 0` on MariaDB. Checked rather than assumed,
+/// so that a migration a crash cut short (MySQL's DDL is not transactional) runs again.
 pub(super) const MYSQL_FOREIGN_KEYS_DROPPED: &[(i64, &str, &str)] =
     &[(3, "feedkey_tokens", "feedkey_tokens_account_fk")];
 
@@ -173,12 +41,12 @@ impl SqlStore {
         let mut conn = inner.pool.acquire().await.map_err(backend)?;
         let (migrations, lock, unlock) = match inner.dialect {
             SqlDialect::Postgres => (
-                POSTGRES_MIGRATIONS,
+                schema::POSTGRES,
                 "SELECT pg_advisory_lock(7366537369)",
                 "SELECT pg_advisory_unlock(7366537369)",
             ),
             SqlDialect::Mysql => (
-                MYSQL_MIGRATIONS,
+                schema::MYSQL,
                 "SELECT GET_LOCK('feedkey_migrate', 60)",
                 "SELECT RELEASE_LOCK('feedkey_migrate')",
             ),
@@ -220,16 +88,19 @@ impl SqlStore {
                 .and_then(|row| row.try_get(0))
                 .map_err(backend)?;
             let mut collation = None;
-            for (version, statements) in migrations.iter().filter(|(v, _)| *v > current) {
+            for migration in migrations.iter().filter(|m| m.version > current) {
+                let statements = migration
+                    .statements()
+                    .map_err(|e| StoreError::Backend(BackendError::new(e)))?;
                 if inner.dialect == SqlDialect::Mysql {
                     for (_, table, name) in MYSQL_FOREIGN_KEYS_DROPPED
                         .iter()
-                        .filter(|(v, _, _)| v == version)
+                        .filter(|(v, _, _)| *v == migration.version)
                     {
                         drop_foreign_key(&mut conn, table, name).await?;
                     }
                 }
-                for statement in *statements {
+                for statement in statements {
                     let statement = if statement.contains("{nopad_bin}") {
                         let chosen = match collation {
                             Some(chosen) => chosen,
@@ -237,9 +108,10 @@ impl SqlStore {
                         };
                         statement.replace("{nopad_bin}", chosen)
                     } else {
-                        (*statement).to_owned()
+                        statement.to_owned()
                     };
-                    // A constant of this file, the collation one of `NOPAD_BIN_COLLATIONS`.
+                    // From a file of `store/migrations`, compiled in; the collation one of
+                    // `NOPAD_BIN_COLLATIONS`.
                     match sqlx::query(AssertSqlSafe(statement))
                         .execute(&mut *conn)
                         .await
@@ -255,7 +127,7 @@ impl SqlStore {
                     inner.dialect,
                     "INSERT INTO feedkey_schema (version, applied_at) VALUES (?, ?)",
                 )))
-                .bind(*version)
+                .bind(migration.version)
                 .bind(time_to_db(OffsetDateTime::now_utc())?)
                 .execute(&mut *conn)
                 .await
@@ -346,4 +218,40 @@ pub(super) async fn drop_foreign_key(
         .map_err(backend)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mysql_files_say_which_steps_rust_takes() {
+        for (version, table, name) in MYSQL_FOREIGN_KEYS_DROPPED {
+            let file = schema::MYSQL
+                .iter()
+                .find(|m| m.version == *version)
+                .unwrap();
+            let comments: String = file
+                .sql
+                .lines()
+                .filter(|line| line.starts_with("--"))
+                .collect();
+            assert!(
+                comments.contains("MYSQL_FOREIGN_KEYS_DROPPED") && comments.contains(name),
+                "{}: says nothing of {table}.{name}, which Rust drops first",
+                file.file
+            );
+        }
+        for file in schema::MYSQL
+            .iter()
+            .filter(|m| m.sql.contains("{nopad_bin}"))
+        {
+            let said = |line: &str| line.starts_with("-- ") && line.contains("{nopad_bin} is");
+            assert!(
+                file.sql.lines().any(said),
+                "{}: says nothing of the {{nopad_bin}} Rust replaces",
+                file.file
+            );
+        }
+    }
 }

@@ -71,6 +71,8 @@ fn is_duplicate(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// A token row read by `SELECT_TOKEN` and the like, its columns in `TOKEN_COLUMNS`'s order
+/// (see `store::codec`).
 fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
         id: row.try_get(0)?,

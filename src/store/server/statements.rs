@@ -1,10 +1,12 @@
 //! Every SQL statement of the server backends, written once with `?` placeholders and
-//! rendered for the dialect, and the one column list of a token row.
+//! rendered for the dialect. The column lists and the reads of whole rows are the row
+//! codec's (`store::codec`), shared with SQLite.
 
 use super::*;
-
-pub(super) const TOKEN_COLUMNS: &str = "id, account, kind, description, scope, secret_hash, created_at, \
-     expires_at, revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at";
+use crate::store::codec::{
+    ACCOUNT_COLUMNS, SELECT_ACCOUNT, SELECT_ACCOUNT_TOKENS, SELECT_EXPIRING, SELECT_TOKEN,
+    SELECT_UNUSED, TOKEN_COLUMNS,
+};
 
 /// Every statement, written once with `?` placeholders and rendered for the dialect.
 /// They are constants of this file (no value is ever spliced into one: values are bound),
@@ -45,27 +47,22 @@ impl Statements {
     pub(super) fn new(dialect: SqlDialect) -> Self {
         let r = |sql: &str| AssertSqlSafe(Arc::<str>::from(render(dialect, sql))).into_sql_str();
         Self {
-            insert_account: r("INSERT INTO feedkey_accounts \
-                (id, password, primary_token, created_at, revision) VALUES (?, ?, ?, ?, ?)"),
+            insert_account: r(&format!(
+                "INSERT INTO feedkey_accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+            )),
             insert_token: r(&format!(
                 "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
-            select_account: r("SELECT id, password, primary_token, created_at, revision \
-                FROM feedkey_accounts WHERE id = ?"),
+            select_account: r(SELECT_ACCOUNT),
             account_exists: r("SELECT 1 FROM feedkey_accounts WHERE id = ?"),
             update_account: r(
                 "UPDATE feedkey_accounts SET password = ?, primary_token = ?, \
                 revision = ? WHERE id = ? AND revision = ?",
             ),
-            select_token: r(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE id = ?"
-            )),
+            select_token: r(SELECT_TOKEN),
             token_exists: r("SELECT 1 FROM feedkey_tokens WHERE id = ?"),
-            account_tokens: r(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE account = ? \
-                 ORDER BY created_at, id"
-            )),
+            account_tokens: r(SELECT_ACCOUNT_TOKENS),
             update_token: r(
                 "UPDATE feedkey_tokens SET kind = ?, description = ?, scope = ?, \
                 secret_hash = ?, expires_at = ?, revoked_at = ?, parent = ?, retired = ?, \
@@ -73,14 +70,8 @@ impl Statements {
             ),
             touch: r("UPDATE feedkey_tokens SET last_used_at = ? \
                 WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"),
-            expiring: r(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
-                 AND expires_at >= ? AND expires_at < ? ORDER BY expires_at, id"
-            )),
-            unused: r(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM feedkey_tokens WHERE revoked_at IS NULL \
-                 AND COALESCE(last_used_at, created_at) <= ? ORDER BY id"
-            )),
+            expiring: r(SELECT_EXPIRING),
+            unused: r(SELECT_UNUSED),
             purge: r("DELETE FROM feedkey_tokens WHERE revoked_at IS NOT NULL AND revoked_at < ?"),
             announce: match dialect {
                 SqlDialect::Postgres => r(&format!("SELECT pg_notify('{CHANNEL}', ?)")),
