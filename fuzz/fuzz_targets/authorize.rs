@@ -1,21 +1,30 @@
-//! `Feedkey::authorize` against a fixed world of tokens, judged by a plain reference model
-//! written here (after `tests/model.rs`):
+//! `Feedkey::authorize` against a fixed world of tokens, judged by the reference model
+//! `tests/model.rs` also uses (`tests/reference/`, loaded below with `#[path]`):
 //!
 //! - every allow is justified: the credential is the account password of the account
-//!   granted, for a read; or it is exactly the text of a live, unexpired, unrevoked token
-//!   (or of a retired secret inside its overlap window) of the account granted, and every
-//!   scope that token must pass (its own, and a derived token's parent's current one)
-//!   covers the action, feed, package and client address;
-//! - every justified request from a token presented intact is allowed (for targets with
-//!   ordinary names), and a denial of a live token is a 403, of a dead one a 401.
+//!   granted, for a read of a well-formed target; or it is exactly the text of a token of
+//!   the account granted (a current secret, or a retired one inside its overlap window)
+//!   that the model finds alive (not revoked, expired or idle; a derived token's parent
+//!   alive and not renewed since), and every scope that token must pass (its own, and a
+//!   derived token's parent's current one) covers the target and the client address;
+//! - every token presented intact, and the account password, gets exactly the model's
+//!   answer: allowed, 401 (a dead token, a wrong password) or 403 (out of scope, a
+//!   malformed target, a write with the password).
 //!
 //! The world is built once per process; each input picks a credential (a real token, a
 //! mutated one, or arbitrary header bytes as API key, Bearer or Basic, or the account
 //! password), an action, a feed, an optional package id and whether it is new, an
 //! optional client address, and the time (0 to 150 minutes after the world was built).
 //! The bytes are read both as JSON (the seeds; see `from_json`) and as a structured input.
+//!
+//! Over 500 lines because a fuzz target is one file with one entry point: the world
+//! (about 300 lines, each token beside what the model knows of it), the input and its
+//! mutations, and the JSON reader the committed seeds are written in all belong to it.
 
 #![no_main]
+
+#[path = "../../tests/reference/mod.rs"]
+mod reference;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -30,11 +39,13 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use feedkey::time::{Duration, OffsetDateTime};
 use feedkey::{
     AccountId, Action, AuditEvent, Credential, DenyStatus, Expiry, Feedkey, Feeds, Grant,
-    GrantedBy, ManualClock, MemoryStore, Networks, NewChild, NewToken, PackageSet, Packages,
-    PasswordConfig, Permission, Permissions, Refresh, Request, Scope, Target, TokenEdit, TokenId,
-    TokenKey,
+    GrantedBy, ManualClock, MemoryStore, NewChild, NewToken, PasswordConfig, Permission,
+    Permissions, Refresh, Request, Scope, Target, TokenEdit, TokenId, TokenKey,
 };
 use libfuzzer_sys::fuzz_target;
+use reference::{
+    Answer, Globs, Life, Parent, Req, Rule, Token, child_expires, password_answer, refresh_windows,
+};
 
 /// 2026-03-01 09:00 UTC.
 fn start() -> OffsetDateTime {
@@ -52,157 +63,9 @@ fn ready<F: Future>(f: F) -> F::Output {
 }
 
 // ---------------------------------------------------------------------------------------
-// The reference model.
+// The world, and what the model knows of each credential in it.
 
-/// One scope, spelled out.
-#[derive(Debug, Clone)]
-struct Rule {
-    permissions: Vec<Permission>,
-    feeds: Option<Vec<&'static str>>,
-    /// Globs (only literal characters and `*`) and whether they match case-sensitively.
-    packages: Option<(Vec<&'static str>, bool)>,
-    /// Ranges as (network address, prefix length).
-    networks: Option<Vec<(IpAddr, u8)>>,
-}
-
-impl Rule {
-    fn full() -> Self {
-        Rule {
-            permissions: Permission::ALL.to_vec(),
-            feeds: None,
-            packages: None,
-            networks: None,
-        }
-    }
-
-    fn read_only() -> Self {
-        Rule {
-            permissions: vec![Permission::Read],
-            ..Rule::full()
-        }
-    }
-
-    /// The crate's scope for this rule.
-    fn scope(&self) -> Scope {
-        let feeds = match &self.feeds {
-            None => Feeds::Any,
-            Some(list) => Feeds::only(list).expect("feeds"),
-        };
-        let packages = match &self.packages {
-            None => Packages::Any,
-            Some((globs, false)) => Packages::only(globs).expect("packages"),
-            Some((globs, true)) => {
-                Packages::Only(PackageSet::case_sensitive(globs).expect("packages"))
-            }
-        };
-        let networks = match &self.networks {
-            None => Networks::Any,
-            Some(nets) => {
-                Networks::only(nets.iter().map(|(a, l)| format!("{a}/{l}"))).expect("networks")
-            }
-        };
-        Scope::new(Permissions::of(&self.permissions), feeds, packages)
-            .expect("scope")
-            .with_networks(networks)
-            .expect("networks")
-    }
-
-    fn allows(&self, req: &Req<'_>) -> bool {
-        if let Some(nets) = &self.networks {
-            let Some(client) = req.client else {
-                return false;
-            };
-            if !nets
-                .iter()
-                .any(|(net, len)| net_contains(*net, *len, client))
-            {
-                return false;
-            }
-        }
-        let needed = match (req.action, req.package) {
-            (Action::Read, _) => Permission::Read,
-            (Action::Push, Some((_, true))) => Permission::PushNew,
-            (Action::Push, Some((_, false))) => Permission::PushVersion,
-            (Action::Unlist, Some(_)) => Permission::Unlist,
-            _ => return false,
-        };
-        if !self.permissions.contains(&needed) {
-            return false;
-        }
-        if let Some(feeds) = &self.feeds
-            && !feeds.contains(&req.feed)
-        {
-            return false;
-        }
-        match (&self.packages, req.package) {
-            (None, _) => true,
-            // Package ids are printable ASCII, or match nothing.
-            (Some((globs, case_sensitive)), Some((id, _))) => {
-                id.bytes().all(|b| b.is_ascii_graphic())
-                    && globs
-                        .iter()
-                        .any(|g| glob_matches(g.as_bytes(), id.as_bytes(), *case_sensitive))
-            }
-            // A package-limited token may not read (or do anything to) the whole feed.
-            (Some(_), None) => false,
-        }
-    }
-}
-
-/// `*` any run of bytes; everything else literal, ASCII case folded unless exact.
-fn glob_matches(pattern: &[u8], id: &[u8], exact: bool) -> bool {
-    match (pattern.split_first(), id.split_first()) {
-        (None, None) => true,
-        (None, Some(_)) => false,
-        (Some((b'*', rest)), _) => {
-            glob_matches(rest, id, exact)
-                || id
-                    .split_first()
-                    .is_some_and(|(_, tail)| glob_matches(pattern, tail, exact))
-        }
-        (Some((p, rest)), Some((c, tail))) => {
-            let same = if exact {
-                p == c
-            } else {
-                p.eq_ignore_ascii_case(c)
-            };
-            same && glob_matches(rest, tail, exact)
-        }
-        (Some(_), None) => false,
-    }
-}
-
-/// Whether `addr` is in `net/len`; an IPv4-mapped IPv6 address counts as IPv4.
-fn net_contains(net: IpAddr, len: u8, addr: IpAddr) -> bool {
-    let addr = match addr {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    };
-    match (net, addr) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len))
-            };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(len))
-            };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
-}
-
-/// A credential text the world knows, and what it may do.
+/// A credential text the world knows, and the model's view of it.
 #[derive(Debug)]
 struct Known {
     name: &'static str,
@@ -210,28 +73,7 @@ struct Known {
     id: TokenId,
     account: AccountId,
     by: GrantedBy,
-    /// Revoked, or its parent revoked, or a retired secret past its window.
-    dead: bool,
-    /// Its parent is revoked: dead too, but the scope is checked first, so a request
-    /// outside the child's own scope may be answered 403 rather than 401.
-    parent_dead: bool,
-    /// Works until this many minutes after the start (its expiry, its parent's, or the end
-    /// of a retired secret's overlap window).
-    until: Option<i64>,
-    /// A retired secret (inside its window, a grant says so).
-    previous: bool,
-    /// Every scope it must pass.
-    rules: Vec<Rule>,
-}
-
-impl Known {
-    fn alive(&self, minute: i64) -> bool {
-        !self.dead && !self.parent_dead && self.until.is_none_or(|u| minute < u)
-    }
-
-    fn allows(&self, req: &Req<'_>) -> bool {
-        self.alive(req.minute) && self.rules.iter().all(|r| r.allows(req))
-    }
+    model: Token,
 }
 
 struct World {
@@ -242,12 +84,29 @@ struct World {
     audited: &'static AtomicU64,
 }
 
+fn strings(list: &[&str]) -> Option<Vec<String>> {
+    Some(list.iter().map(|s| (*s).to_owned()).collect())
+}
+
 fn rule_ci() -> Rule {
     Rule {
         permissions: vec![Permission::PushNew, Permission::PushVersion],
-        feeds: Some(vec!["ci"]),
-        packages: Some((vec!["contoso.*"], false)),
+        feeds: strings(&["ci"]),
+        packages: Some(Globs::folded(&["contoso.*"])),
         networks: None,
+    }
+}
+
+/// A derived token: its own scope, then its parent's; alive while it and its parent are.
+fn child(rule: Rule, parent_rule: Rule, expires: Option<i64>, parent: Life) -> Token {
+    Token {
+        rules: vec![rule, parent_rule],
+        life: Life::expiring(expires),
+        retired_until: None,
+        parent: Some(Parent {
+            life: parent,
+            renewed_until: None,
+        }),
     }
 }
 
@@ -256,28 +115,22 @@ fn world() -> &'static World {
     WORLD.get_or_init(build_world)
 }
 
-fn add<'w>(
-    known: &'w mut Vec<Known>,
+fn add(
+    known: &mut Vec<Known>,
     name: &'static str,
     text: &str,
     id: TokenId,
-    account: &AccountId,
-    by: GrantedBy,
-    rules: Vec<Rule>,
-) -> &'w mut Known {
+    (account, by): (&AccountId, GrantedBy),
+    model: Token,
+) {
     known.push(Known {
         name,
         text: text.to_owned(),
         id,
         account: account.clone(),
         by,
-        dead: false,
-        parent_dead: false,
-        until: None,
-        previous: false,
-        rules,
+        model,
     });
-    known.last_mut().expect("just pushed")
 }
 
 #[allow(clippy::too_many_lines)]
@@ -294,103 +147,107 @@ fn build_world() -> World {
         .expect("build");
     let alice = AccountId::new("alice").expect("id");
     let bob = AccountId::new("bob").expect("id");
+    let (primary, token, derived) = (
+        (&alice, GrantedBy::PrimaryKey),
+        (&alice, GrantedBy::Token),
+        (&alice, GrantedBy::DerivedToken),
+    );
     let mut known = Vec::new();
 
-    let primary = ready(keys.create_account(&alice, Expiry::Never)).expect("account");
+    let p = ready(keys.create_account(&alice, Expiry::Never)).expect("account");
     ready(keys.set_password(&alice, ALICE_PASSWORD)).expect("password");
+    let (text, id) = (p.token.expose_secret(), p.token.id());
     add(
         &mut known,
         "alice primary",
-        primary.token.expose_secret(),
-        primary.token.id(),
-        &alice,
-        GrantedBy::PrimaryKey,
-        vec![Rule::full()],
+        text,
+        id,
+        primary,
+        Token::new(Rule::full()),
     );
 
     let issue = |rule: &Rule, expiry: Expiry| {
         ready(keys.issue(&alice, NewToken::new("t", rule.scope()).expires(expiry))).expect("issue")
     };
+    let derive = |parent: TokenId, rule: &Rule, minutes: i64| {
+        let new = NewChild::new("job", rule.scope(), Duration::minutes(minutes));
+        ready(keys.derive_for(&alice, parent, new)).expect("derive")
+    };
 
     // Read-only, everywhere, for 90 minutes.
     let t = issue(&Rule::read_only(), Expiry::After(Duration::minutes(90)));
-    let k = add(
+    let model = Token {
+        life: Life::expiring(Some(90)),
+        ..Token::new(Rule::read_only())
+    };
+    add(
         &mut known,
         "reader",
         t.token.expose_secret(),
         t.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![Rule::read_only()],
+        token,
+        model,
     );
-    k.until = Some(90);
 
     // Write-only on feed "ci" for contoso.*, and a child of it for one hour.
     let ci = issue(&rule_ci(), Expiry::Never);
-    add(
-        &mut known,
-        "ci",
-        ci.token.expose_secret(),
-        ci.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![rule_ci()],
-    );
+    let (text, id) = (ci.token.expose_secret(), ci.token.id());
+    add(&mut known, "ci", text, id, token, Token::new(rule_ci()));
     let job_rule = Rule {
         permissions: vec![Permission::PushVersion],
-        feeds: Some(vec!["ci"]),
-        packages: Some((vec!["contoso.service.*"], false)),
+        feeds: strings(&["ci"]),
+        packages: Some(Globs::folded(&["contoso.service.*"])),
         networks: None,
     };
-    let job = ready(keys.derive_for(
-        &alice,
-        ci.token.id(),
-        NewChild::new("job", job_rule.scope(), Duration::minutes(60)),
-    ))
-    .expect("derive");
-    let k = add(
-        &mut known,
-        "ci job (child)",
-        job.token.expose_secret(),
-        job.token.id(),
-        &alice,
-        GrantedBy::DerivedToken,
-        vec![job_rule, rule_ci()],
+    let job = derive(ci.token.id(), &job_rule, 60);
+    let model = child(
+        job_rule,
+        rule_ci(),
+        child_expires(0, 60, None),
+        Life::default(),
     );
-    k.until = Some(60);
+    let (text, id) = (job.token.expose_secret(), job.token.id());
+    add(&mut known, "ci job (child)", text, id, derived, model);
 
     // Revoked.
     let t = issue(&Rule::full(), Expiry::Never);
     ready(keys.revoke(&alice, t.token.id())).expect("revoke");
-    let k = add(
+    let model = Token {
+        life: Life {
+            revoked: true,
+            ..Life::default()
+        },
+        ..Token::new(Rule::full())
+    };
+    add(
         &mut known,
         "revoked",
         t.token.expose_secret(),
         t.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![Rule::full()],
+        token,
+        model,
     );
-    k.dead = true;
 
     // Expires one minute in.
     let t = issue(&Rule::full(), Expiry::After(Duration::minutes(1)));
-    let k = add(
+    let model = Token {
+        life: Life::expiring(Some(1)),
+        ..Token::new(Rule::full())
+    };
+    add(
         &mut known,
         "expiring",
         t.token.expose_secret(),
         t.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![Rule::full()],
+        token,
+        model,
     );
-    k.until = Some(1);
 
     // Read and unlist Fabrikam* (case-sensitive) on two feeds, from two networks.
     let net_rule = Rule {
         permissions: vec![Permission::Read, Permission::Unlist],
-        feeds: Some(vec!["main", "release"]),
-        packages: Some((vec!["Fabrikam.*", "Fabrikam"], true)),
+        feeds: strings(&["main", "release"]),
+        packages: Some(Globs::exact(&["Fabrikam.*", "Fabrikam"])),
         networks: Some(vec![
             (IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 16),
             (
@@ -400,120 +257,94 @@ fn build_world() -> World {
         ]),
     };
     let t = issue(&net_rule, Expiry::Never);
+    let (text, id) = (t.token.expose_secret(), t.token.id());
     add(
         &mut known,
         "networks",
-        t.token.expose_secret(),
-        t.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![net_rule],
+        text,
+        id,
+        token,
+        Token::new(net_rule),
     );
 
     // Refreshed twice with overlaps (10 then 60 minutes): three secrets work for a while.
     let rot_rule = Rule {
         permissions: vec![Permission::Read, Permission::PushVersion],
         feeds: None,
-        packages: Some((vec!["Contoso.Core", "contoso.web*"], false)),
+        packages: Some(Globs::folded(&["Contoso.Core", "contoso.web*"])),
         networks: None,
     };
     let t = issue(&rot_rule, Expiry::Never);
-    let first = ready(keys.refresh_with(
-        &alice,
-        t.token.id(),
-        Refresh::with_overlap(Duration::minutes(10)),
-    ))
-    .expect("refresh");
-    let second = ready(keys.refresh_with(
-        &alice,
-        t.token.id(),
-        Refresh::with_overlap(Duration::minutes(60)),
-    ))
-    .expect("refresh");
-    for (name, text, until) in [
-        ("rotated, oldest secret", t.token.expose_secret(), Some(10)),
-        (
-            "rotated, older secret",
-            first.token.expose_secret(),
-            Some(60),
-        ),
-        (
-            "rotated, current secret",
-            second.token.expose_secret(),
-            None,
-        ),
-    ] {
-        let k = add(
-            &mut known,
-            name,
-            text,
-            t.token.id(),
-            &alice,
-            GrantedBy::Token,
-            vec![rot_rule.clone()],
-        );
-        k.until = until;
-        k.previous = until.is_some();
+    let mut secrets = vec![t.token.expose_secret().to_owned()];
+    for overlap in [10, 60] {
+        let refresh = Refresh::with_overlap(Duration::minutes(overlap));
+        let fresh = ready(keys.refresh_with(&alice, t.token.id(), refresh)).expect("refresh");
+        secrets.push(fresh.token.expose_secret().to_owned());
+    }
+    let windows = refresh_windows(None, &[(0, 10), (0, 60)]);
+    let names = [
+        "rotated, oldest secret",
+        "rotated, older secret",
+        "rotated, current secret",
+    ];
+    for (i, (name, text)) in names.into_iter().zip(&secrets).enumerate() {
+        let model = Token {
+            retired_until: windows.get(i).copied(),
+            ..Token::new(rot_rule.clone())
+        };
+        add(&mut known, name, text, t.token.id(), token, model);
     }
 
     // Refreshed at once: the old secret is dead (reuse), the new one works.
     let t = issue(&Rule::read_only(), Expiry::Never);
     let fresh = ready(keys.refresh(&alice, t.token.id())).expect("refresh");
-    let k = add(
-        &mut known,
-        "refreshed, old secret",
-        t.token.expose_secret(),
-        t.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![Rule::read_only()],
-    );
-    k.dead = true;
+    let model = Token {
+        retired_until: refresh_windows(None, &[(0, 0)]).first().copied(),
+        ..Token::new(Rule::read_only())
+    };
+    let (text, id) = (t.token.expose_secret(), t.token.id());
+    add(&mut known, "refreshed, old secret", text, id, token, model);
+    let text = fresh.token.expose_secret();
     add(
         &mut known,
         "refreshed, new secret",
-        fresh.token.expose_secret(),
-        t.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![Rule::read_only()],
+        text,
+        id,
+        token,
+        Token::new(Rule::read_only()),
     );
 
     // A child whose parent was revoked afterwards.
     let orphan_rule = Rule {
         permissions: vec![Permission::Read],
         feeds: None,
-        packages: Some((vec!["a*"], false)),
+        packages: Some(Globs::folded(&["a*"])),
         networks: None,
     };
     let parent = issue(&Rule::read_only(), Expiry::Never);
-    let child = ready(keys.derive_for(
-        &alice,
-        parent.token.id(),
-        NewChild::new("orphan", orphan_rule.scope(), Duration::minutes(30)),
-    ))
-    .expect("derive");
+    let orphan = derive(parent.token.id(), &orphan_rule, 30);
     ready(keys.revoke(&alice, parent.token.id())).expect("revoke");
-    let k = add(
-        &mut known,
-        "revoked parent",
-        parent.token.expose_secret(),
-        parent.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![Rule::read_only()],
-    );
-    k.dead = true;
-    let k = add(
+    let revoked = Life {
+        revoked: true,
+        ..Life::default()
+    };
+    let model = Token {
+        life: revoked,
+        ..Token::new(Rule::read_only())
+    };
+    let (text, id) = (parent.token.expose_secret(), parent.token.id());
+    add(&mut known, "revoked parent", text, id, token, model);
+    let expires = child_expires(0, 30, None);
+    let model = child(orphan_rule, Rule::read_only(), expires, revoked);
+    let (text, id) = (orphan.token.expose_secret(), orphan.token.id());
+    add(
         &mut known,
         "child of a revoked parent",
-        child.token.expose_secret(),
-        child.token.id(),
-        &alice,
-        GrantedBy::DerivedToken,
-        vec![orphan_rule],
+        text,
+        id,
+        derived,
+        model,
     );
-    k.parent_dead = true;
 
     // A child whose parent was narrowed afterwards: it must pass the narrowed scope.
     let wide = Rule {
@@ -526,72 +357,68 @@ fn build_world() -> World {
     };
     let narrowed = Rule {
         permissions: vec![Permission::Read, Permission::PushNew],
-        feeds: Some(vec!["main"]),
+        feeds: strings(&["main"]),
         ..Rule::full()
     };
     let kid_rule = Rule {
         permissions: vec![Permission::Read, Permission::PushVersion],
-        feeds: Some(vec!["main", "ci"]),
-        packages: Some((vec!["contoso.*"], false)),
+        feeds: strings(&["main", "ci"]),
+        packages: Some(Globs::folded(&["contoso.*"])),
         networks: None,
     };
     let parent = issue(&wide, Expiry::Never);
-    let kid = ready(keys.derive_for(
-        &alice,
-        parent.token.id(),
-        NewChild::new("kid", kid_rule.scope(), Duration::minutes(45)),
-    ))
-    .expect("derive");
-    ready(
-        keys.edit(
-            &alice,
-            parent.token.id(),
-            TokenEdit::new()
-                .permissions(Permissions::of(&narrowed.permissions))
-                .feeds(Feeds::only(["main"]).expect("feeds")),
-        ),
-    )
-    .expect("edit");
+    let kid = derive(parent.token.id(), &kid_rule, 45);
+    let edit = TokenEdit::new()
+        .permissions(Permissions::of(&narrowed.permissions))
+        .feeds(Feeds::only(["main"]).expect("feeds"));
+    ready(keys.edit(&alice, parent.token.id(), edit)).expect("edit");
+    let (text, id) = (parent.token.expose_secret(), parent.token.id());
     add(
         &mut known,
         "narrowed parent",
-        parent.token.expose_secret(),
-        parent.token.id(),
-        &alice,
-        GrantedBy::Token,
-        vec![narrowed.clone()],
+        text,
+        id,
+        token,
+        Token::new(narrowed.clone()),
     );
-    let k = add(
+    let model = child(
+        kid_rule,
+        narrowed,
+        child_expires(0, 45, None),
+        Life::default(),
+    );
+    let (text, id) = (kid.token.expose_secret(), kid.token.id());
+    add(
         &mut known,
         "child of a narrowed parent",
-        kid.token.expose_secret(),
-        kid.token.id(),
-        &alice,
-        GrantedBy::DerivedToken,
-        vec![kid_rule, narrowed],
+        text,
+        id,
+        derived,
+        model,
     );
-    k.until = Some(45);
 
     // Another account.
     let bob_primary = ready(keys.create_account(&bob, Expiry::Never)).expect("account");
+    let (text, id) = (bob_primary.token.expose_secret(), bob_primary.token.id());
+    let by = (&bob, GrantedBy::PrimaryKey);
     add(
         &mut known,
         "bob primary",
-        bob_primary.token.expose_secret(),
-        bob_primary.token.id(),
-        &bob,
-        GrantedBy::PrimaryKey,
-        vec![Rule::full()],
+        text,
+        id,
+        by,
+        Token::new(Rule::full()),
     );
     let t = ready(keys.issue(&bob, NewToken::new("r", Scope::read_only()))).expect("issue");
+    let (text, id) = (t.token.expose_secret(), t.token.id());
+    let by = (&bob, GrantedBy::Token);
     add(
         &mut known,
         "bob reader",
-        t.token.expose_secret(),
-        t.token.id(),
-        &bob,
-        GrantedBy::Token,
-        vec![Rule::read_only()],
+        text,
+        id,
+        by,
+        Token::new(Rule::read_only()),
     );
 
     World {
@@ -718,6 +545,11 @@ const PACKAGES: &[&str] = &[
     "A",
     "b",
     "",
+    // Malformed ids, refused whatever the scope.
+    "..",
+    "contoso.service/..",
+    "Contoso Core",
+    "Fabrikam.\u{e9}",
 ];
 
 impl Name {
@@ -757,16 +589,6 @@ impl Client {
         }
     }
 }
-
-/// The request as the model sees it.
-struct Req<'a> {
-    action: Action,
-    feed: &'a str,
-    package: Option<(&'a str, bool)>,
-    client: Option<IpAddr>,
-    minute: i64,
-}
-
 fn reencode(text: &str, change: impl FnOnce(&mut [u8; 52])) -> Option<String> {
     let (prefix, body) = text.split_once('_')?;
     let raw = URL_SAFE_NO_PAD.decode(body).ok()?;
@@ -906,11 +728,23 @@ fn request_for<'s>(sent: &'s Sent, via: Option<(Via, &str, &'s str)>) -> Request
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The checks.
+
 fn describe(known: &Known) -> String {
     format!(
-        "{} (account {}, dead {}, parent dead {}, until {:?}, previous {})",
-        known.name, known.account, known.dead, known.parent_dead, known.until, known.previous
+        "{} (account {}, {:?})",
+        known.name, known.account, known.model
     )
+}
+
+/// The class of a denial's status.
+fn answer_of(status: DenyStatus) -> Answer {
+    match status {
+        DenyStatus::Unauthorized => Answer::Unauthorized,
+        DenyStatus::Forbidden => Answer::Forbidden,
+        DenyStatus::Unavailable => panic!("a MemoryStore answered 503"),
+    }
 }
 
 /// Panics unless `grant` is justified.
@@ -928,6 +762,11 @@ fn check_grant(world: &World, request: &Request<'_>, sent: &Sent, grant: &Grant,
                 );
                 assert_eq!(grant.account(), &world.alice);
                 assert_eq!(grant.token_id(), None);
+                assert_eq!(
+                    password_answer(true, req),
+                    Answer::Allow,
+                    "password grant the model refuses: {req:?}"
+                );
                 return;
             }
             password.as_str()
@@ -963,31 +802,25 @@ fn check_grant(world: &World, request: &Request<'_>, sent: &Sent, grant: &Grant,
     assert_eq!(grant.granted_by(), known.by, "grant of the wrong kind");
     assert_eq!(
         grant.used_previous_secret(),
-        known.previous,
+        known.model.is_previous_secret(),
         "previous-secret flag wrong for {}",
         describe(known)
     );
     assert!(
-        known.alive(req.minute),
-        "granted to a dead token at minute {}: {}",
-        req.minute,
+        known.model.alive(req.minute),
+        "granted to a dead token: {req:?}: {}",
         describe(known)
     );
-    for rule in &known.rules {
-        assert!(
-            rule.allows(req),
-            "granted outside the scope of {}: {:?} on feed {:?} package {:?} from {:?}; rule {rule:?}",
-            describe(known),
-            req.action,
-            req.feed,
-            req.package,
-            req.client
-        );
-    }
+    assert_eq!(
+        known.model.answer(req),
+        Answer::Allow,
+        "granted outside the scope: {req:?}: {}",
+        describe(known)
+    );
 }
 
-/// Panics if a justified request by an intact token or the password was denied, or a
-/// denial has the wrong status.
+/// Panics unless a denial of an intact token, or of the account password, is the model's
+/// answer (the status included).
 fn check_denial(
     world: &World,
     request: &Request<'_>,
@@ -995,53 +828,29 @@ fn check_denial(
     reason: &feedkey::DenyReason,
     req: &Req<'_>,
 ) {
-    let ordinary = (1..=128).contains(&req.feed.len())
-        && req.package.is_none_or(|(id, _)| {
-            (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
-        });
     let presented = match request.credential() {
         Ok(Credential::Token(t)) => *t,
-        Ok(Credential::Basic { username, password }) => {
-            if username == "alice" && password.as_str() == ALICE_PASSWORD {
-                assert!(
-                    req.action != Action::Read || !ordinary,
-                    "the password was refused a read: {reason:?}"
-                );
-                return;
-            }
-            password.as_str()
+        // The account password (it is no token's shape), whoever is named.
+        Ok(Credential::Basic { username, password }) if password.as_str() == ALICE_PASSWORD => {
+            assert_eq!(
+                answer_of(status),
+                password_answer(username == "alice", req),
+                "the password for {username:?} was answered {status:?} ({reason:?}): {req:?}"
+            );
+            return;
         }
+        Ok(Credential::Basic { password, .. }) => password.as_str(),
         Err(_) => return,
     };
     let Some(known) = world.known.iter().find(|k| k.text == presented) else {
         return;
     };
-    if !ordinary {
-        return;
-    }
-    assert!(
-        !known.allows(req),
-        "denied ({reason:?}) what the model allows: {}: {:?} on feed {:?} package {:?} from {:?} at minute {}",
-        describe(known),
-        req.action,
-        req.feed,
-        req.package,
-        req.client,
-        req.minute
+    assert_eq!(
+        answer_of(status),
+        known.model.answer(req),
+        "denied ({reason:?}): {req:?}: {}",
+        describe(known)
     );
-    let want = if known.alive(req.minute) {
-        DenyStatus::Forbidden
-    } else {
-        DenyStatus::Unauthorized
-    };
-    if !(known.parent_dead && status == DenyStatus::Forbidden) {
-        assert_eq!(
-            status,
-            want,
-            "wrong status for {} ({reason:?})",
-            describe(known)
-        );
-    }
 }
 
 fn run(input: &Input) {
