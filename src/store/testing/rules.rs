@@ -2,6 +2,9 @@
 //! alive (its own state and its parent's), from where it may act, what a refresh that
 //! loses a race returns, and which expiries are accepted. Each is asked through every
 //! public entry point, on every backend.
+//!
+//! Over 500 lines because each rule's checks read best beside each other, one rule a
+//! section, as the audit listed them.
 
 use std::net::IpAddr;
 use std::sync::Arc;
