@@ -120,6 +120,11 @@ pub trait AuditSink: Send + Sync {
     fn enabled(&self) -> bool {
         true
     }
+
+    /// Writes whatever the sink holds back, for a server that is stopping
+    /// ([`Feedkey::flush`](crate::Feedkey::flush) calls it). Provided: nothing is held
+    /// back.
+    fn flush(&self) {}
 }
 
 impl<F: Fn(&AuditEvent) + Send + Sync> AuditSink for F {

@@ -1,5 +1,5 @@
 //! Maintenance a registry runs on a schedule: expiry warnings, retiring idle tokens and
-//! purging revoked ones.
+//! purging revoked ones; and the flush a stopping server runs.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -15,6 +15,31 @@ use crate::store::TokenStore;
 use crate::token::TokenId;
 
 impl<S: TokenStore> Feedkey<S> {
+    /// Writes what is held back — the store's buffered last-used times, the audit sink's
+    /// pending events — for a server that is stopping: call it from the SIGTERM handler,
+    /// after the last request. Requests may still run meanwhile; anything they buffer
+    /// after it waits for the next flush.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use feedkey::{Feedkey, MemoryStore, TokenKey};
+    ///
+    /// let keys = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32])).build()?;
+    /// // … serve until SIGTERM, then:
+    /// keys.flush().await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// A store failure; the audit sink is flushed all the same, and what the store held
+    /// back stays for the next try.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let stored = self.store.flush().await;
+        self.audit.flush();
+        Ok(stored?)
+    }
+
     /// The account's tokens that expire within `within` from now, and those already
     /// expired (NuGet warns ten days ahead, and shows the expired ones).
     ///
@@ -132,5 +157,35 @@ impl<S: TokenStore> Feedkey<S> {
         self.keys_ready().await?;
         let before = self.now().saturating_sub(older_than);
         Ok(self.store.purge_revoked(before).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::audit::{AuditEvent, AuditSink};
+    use crate::{Feedkey, MemoryStore, TokenKey};
+
+    /// Counts its flushes.
+    struct Held(Arc<AtomicUsize>);
+
+    impl AuditSink for Held {
+        fn record(&self, _: &AuditEvent) {}
+        fn flush(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flush_reaches_the_audit_sink() {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let keys = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]))
+            .audit(Held(Arc::clone(&flushes)))
+            .build()
+            .unwrap();
+        keys.flush().await.unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
     }
 }

@@ -167,4 +167,16 @@ impl TokenStore for AnyStore {
     ) -> Result<KeyFingerprint, StoreError> {
         each!(self, s => s.remember_key(version, fingerprint))
     }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        // Named in full: `SqliteStore` and `SqlStore` have an inherent `flush` too.
+        match self {
+            AnyStore::Memory(s) => TokenStore::flush(&**s).await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => TokenStore::flush(s).await,
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            AnyStore::Sql(s) => TokenStore::flush(s).await,
+            AnyStore::Custom(s) => TokenStore::flush(&**s).await,
+        }
+    }
 }

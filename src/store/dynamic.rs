@@ -83,6 +83,7 @@ pub trait DynTokenStore: Send + Sync {
         version: u32,
         fingerprint: KeyFingerprint,
     ) -> BoxFuture<'_, Result<KeyFingerprint, StoreError>>;
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 impl std::fmt::Debug for dyn DynTokenStore {
@@ -167,6 +168,9 @@ impl<T: TokenStore> DynTokenStore for T {
     ) -> BoxFuture<'_, Result<KeyFingerprint, StoreError>> {
         Box::pin(TokenStore::remember_key(self, version, fingerprint))
     }
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(TokenStore::flush(self))
+    }
 }
 
 /// A store behind `dyn` is a store: `Arc<dyn DynTokenStore>` goes wherever a
@@ -242,5 +246,8 @@ impl TokenStore for dyn DynTokenStore {
         fingerprint: KeyFingerprint,
     ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send {
         DynTokenStore::remember_key(self, version, fingerprint)
+    }
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        DynTokenStore::flush(self)
     }
 }

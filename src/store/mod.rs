@@ -303,6 +303,15 @@ pub trait TokenStore: Send + Sync {
         let _ = version;
         std::future::ready(Ok(fingerprint))
     }
+
+    /// Writes whatever the store holds back (buffered last-used times), for a server
+    /// that is stopping. Provided: nothing is held back.
+    ///
+    /// # Errors
+    /// A backend failure; what was held back stays for the next try.
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A shared store is a store: several [`Feedkey`](crate::Feedkey)s (a rolling key
@@ -402,5 +411,9 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         fingerprint: KeyFingerprint,
     ) -> impl Future<Output = Result<KeyFingerprint, StoreError>> + Send {
         (**self).remember_key(version, fingerprint)
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        TokenStore::flush(&**self)
     }
 }

@@ -591,4 +591,15 @@ impl TokenStore for SqliteStore {
             .await?;
         Ok(key_from_db(i64::from(version), &stored)?.1)
     }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let inner = Arc::clone(&self.inner);
+        off_executor(move || flush(&inner))
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Backend(BackendError::new(
+                    std::io::Error::other("the runtime shut down before the flush ran"),
+                )))
+            })
+    }
 }

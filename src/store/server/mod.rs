@@ -705,6 +705,10 @@ impl TokenStore for SqlStore {
             .await?;
         Ok(key_from_db(i64::from(version), &stored)?.1)
     }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        flush(&self.inner).await
+    }
 }
 
 #[cfg(test)]

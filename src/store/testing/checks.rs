@@ -618,3 +618,34 @@ pub async fn a_store_refuses_keys_it_was_never_used_with<B: Backend>(backend: &B
     assert!(winners.iter().all(|w| *w == winner), "{winners:?}");
     assert_eq!(ledger.remember_key(9, candidates[3]).await, Ok(winner));
 }
+
+/// A stopping server's [`Feedkey::flush`] writes the last uses its store held back, so
+/// that another server (or the next start) sees them at once, not after the store's
+/// flush interval.
+pub async fn a_flush_writes_the_held_back_last_uses<B: Backend>(backend: &B) {
+    let first = Arc::new(backend.store().await);
+    let keys = Feedkey::builder(Arc::clone(&first), key(1))
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let t = keys
+        .issue(&alice, NewToken::new("ci", ci_scope()))
+        .await
+        .unwrap();
+    keys.authorize(&api_key(t.token.expose_secret()), Action::Push, &PUSH)
+        .await
+        .unwrap();
+    keys.flush().await.unwrap();
+    // The next server on the same storage (the same store where nothing persists).
+    let next = if backend.persistent() {
+        Arc::new(backend.store().await)
+    } else {
+        first
+    };
+    let stored = next.token(&t.token.id()).await.unwrap().unwrap();
+    assert!(
+        stored.last_used_at.is_some(),
+        "the use was not written by the flush"
+    );
+}

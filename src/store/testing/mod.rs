@@ -224,6 +224,7 @@ macro_rules! __feedkey_conformance_tests {
             expiries_every_store_can_hold_are_the_only_ones_accepted,
             ids_differing_in_spaces_case_or_normalisation_are_different_accounts,
             a_store_refuses_keys_it_was_never_used_with,
+            a_flush_writes_the_held_back_last_uses,
         );
     };
     (setup = $make:expr) => {
@@ -282,5 +283,6 @@ where
         expiries_every_store_can_hold_are_the_only_ones_accepted,
         ids_differing_in_spaces_case_or_normalisation_are_different_accounts,
         a_store_refuses_keys_it_was_never_used_with,
+        a_flush_writes_the_held_back_last_uses,
     );
 }
