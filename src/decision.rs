@@ -180,6 +180,51 @@ pub enum DenyReason {
     KeyMismatch(KeyCheckError),
 }
 
+impl DenyReason {
+    /// A short, stable name for the reason, for metrics labels and log fields
+    /// (`"wrong-secret"`, `"feed-out-of-scope"`…): one per variant, never its detail.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DenyReason::MalformedCredential(_) => "malformed-credential",
+            DenyReason::MalformedToken(_) => "malformed-token",
+            DenyReason::UnknownToken => "unknown-token",
+            DenyReason::WrongSecret => "wrong-secret",
+            DenyReason::Revoked => "revoked",
+            DenyReason::Expired => "expired",
+            DenyReason::ActionOutOfScope(_) => "action-out-of-scope",
+            DenyReason::FeedOutOfScope => "feed-out-of-scope",
+            DenyReason::PackageOutOfScope => "package-out-of-scope",
+            DenyReason::InvalidTarget => "invalid-target",
+            DenyReason::PackageRequired => "package-required",
+            DenyReason::UnknownAccount => "unknown-account",
+            DenyReason::WrongPassword => "wrong-password",
+            DenyReason::PasswordCannotWrite => "password-cannot-write",
+            DenyReason::TokenCannotSignIn => "token-cannot-sign-in",
+            DenyReason::UnknownKey => "unknown-key",
+            DenyReason::RetiredSecretReused => "retired-secret-reused",
+            DenyReason::Idle => "idle",
+            DenyReason::AddressNotAllowed => "address-not-allowed",
+            DenyReason::ParentInvalid => "parent-invalid",
+            DenyReason::ParentOutOfScope => "parent-out-of-scope",
+            DenyReason::Busy => "busy",
+            DenyReason::Store(_) => "store",
+            DenyReason::KeyMismatch(_) => "key-mismatch",
+        }
+    }
+}
+
+impl GrantedBy {
+    /// A short, stable name, for metrics labels and log fields.
+    pub fn code(self) -> &'static str {
+        match self {
+            GrantedBy::PrimaryKey => "primary-key",
+            GrantedBy::Token => "token",
+            GrantedBy::DerivedToken => "derived-token",
+            GrantedBy::Password => "password",
+        }
+    }
+}
+
 /// The HTTP answer a server should give for a denial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenyStatus {
@@ -548,10 +593,21 @@ mod tests {
                 Unavailable,
             ),
         ];
-        for (reason, want) in rows {
+        let mut codes = std::collections::BTreeSet::new();
+        for (reason, want) in &rows {
             let status = Denial::new(reason.clone()).status();
-            assert_eq!(status, want, "{reason:?}");
+            assert_eq!(status, *want, "{reason:?}");
+            // Every reason has a code of its own, lower-case words joined by '-'.
+            let code = reason.code();
+            assert!(codes.insert(code), "{code} names two reasons");
+            assert!(
+                code.split('-')
+                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())),
+                "{code}"
+            );
         }
+        assert_eq!(codes.len(), rows.len());
+        assert_eq!(DenyReason::WrongSecret.code(), "wrong-secret");
         assert_eq!(
             [Unauthorized, Forbidden, Unavailable].map(DenyStatus::as_u16),
             [401, 403, 503]

@@ -31,6 +31,7 @@ pub mod scope;
 mod secret;
 mod service;
 pub mod store;
+mod telemetry;
 pub mod token;
 
 // The root: the names a registry uses every day. Everything else lives under the module

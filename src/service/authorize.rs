@@ -22,6 +22,7 @@ use crate::request::{Credential, Request};
 use crate::secret::Matched;
 use crate::service::Feedkey;
 use crate::store::TokenStore;
+use crate::telemetry;
 use crate::token::PresentedToken;
 
 impl From<Dead> for DenyReason {
@@ -169,6 +170,10 @@ impl<S: TokenStore> Feedkey<S> {
         target: &Target<'_>,
     ) -> Result<Grant, Denial> {
         let decision = self.decide(request, action, target).await;
+        match &decision {
+            Ok(grant) => telemetry::granted(grant.granted_by().code()),
+            Err(denial) => telemetry::denied(denial.reason().code()),
+        }
         if self.audit.enabled() {
             self.audit_decision(request, action, &decision);
         }

@@ -218,6 +218,7 @@ impl TokenCache {
     pub(crate) fn distrusted(config: &CacheConfig) -> Self {
         let cache = Self::new(config);
         cache.trusted.store(false, Ordering::Release);
+        crate::telemetry::change_feed(false);
         cache
     }
 
@@ -228,6 +229,7 @@ impl TokenCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
         self.trusted.store(true, Ordering::Release);
+        crate::telemetry::change_feed(true);
     }
 
     /// The change feed is down: forget everything and bypass the cache until it is back.
@@ -237,6 +239,7 @@ impl TokenCache {
         self.trusted.store(false, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
+        crate::telemetry::change_feed(false);
     }
 
     /// Whether the cache is in use.
@@ -256,10 +259,13 @@ impl TokenCache {
         if self.ttl.is_zero() || !self.trusted.load(Ordering::Acquire) {
             return None;
         }
-        self.entries
+        let found = self
+            .entries
             .get(id)
             .filter(|e| e.loaded.elapsed() < self.ttl)
-            .map(|e| e.stored)
+            .map(|e| e.stored);
+        crate::telemetry::record_cache(found.is_some());
+        found
     }
 
     /// Keeps a record just loaded, unless a write was made since `epoch` was taken (the
