@@ -411,6 +411,75 @@ fn the_token_api_answers_in_json_with_fitting_statuses() {
     assert!(!listed.contains(&reader[3..]));
 }
 
+#[test]
+fn every_token_api_error_is_json_and_a_4xx() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let json = Some("application/json");
+    let cases: Vec<(Option<&str>, String, &str)> = vec![
+        (json, "{not json".into(), "bad JSON"),
+        (Some("text/plain"), r#"{"description":"d","permissions":["read"]}"#.into(), "content type"),
+        (None, r#"{"description":"d","permissions":["read"]}"#.into(), "no content type"),
+        (json, r#"{"permissions":["read"]}"#.into(), "missing field"),
+        (json, r#"{"description":"d","permissions":["read"],"colour":1}"#.into(), "unknown field"),
+        (json, r#"{"description":"d","permissions":["fly"]}"#.into(), "unknown permission"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_at":"9999-01-01T00:00:00Z"}"#.into(), "past 2262"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_at":"tomorrow"}"#.into(), "not a date"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":9223372036854775807}"#.into(), "far seconds"),
+        (json, r#"{"description":"d","permissions":["read"],"feeds":["relase"]}"#.into(), "unknown feed"),
+        (json, r#"{"description":"d","permissions":["read"],"feeds":["FEEDKEY"]}"#.into(), "feed in another case"),
+    ];
+    for (content_type, body, what) in cases {
+        let (status, v) = server.post_raw("/api/tokens", content_type, &body);
+        assert!((400..500).contains(&status), "{what}: {status} {v}");
+        let detail = v["errors"][0]["detail"].as_str();
+        assert!(
+            detail.is_some_and(|d| !d.is_empty()),
+            "{what}: {status} {v}"
+        );
+    }
+    let (status, v) = server.post_raw(
+        "/api/tokens",
+        json,
+        r#"{"description":"d","permissions":["read"],"feeds":["relase"]}"#,
+    );
+    assert_eq!(status, 422);
+    assert!(
+        v["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("relase"),
+        "{v}"
+    );
+    // The registry's own name is a feed; an instant is an expiry.
+    let (id, _) = server.token(json!({"description": "r", "permissions": ["read"], "feeds": ["feedkey"], "expires_at": "2200-01-01T00:00:00Z"}));
+    let (status, v) = server.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        Some(json!({"feeds": ["CI"]})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["errors"][0]["detail"].as_str().unwrap().contains("CI"),
+        "{v}"
+    );
+    let (status, v) = server.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        Some(json!({"description": 5})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(v["errors"][0]["detail"].is_string(), "{v}");
+    let (status, v) = server.post_raw("/api/password", json, "[]");
+    assert!(
+        (400..500).contains(&status) && v["errors"][0]["detail"].is_string(),
+        "{status} {v}"
+    );
+}
+
 /// Two registry servers on one PostgreSQL database (as behind a load balancer): a token
 /// revoked through one is refused by the other, within the cache's trust bound.
 #[cfg(feature = "postgres")]

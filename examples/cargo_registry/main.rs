@@ -80,6 +80,11 @@ impl<S: TokenStore + 'static> Registry for App<S> {
         &self.owner
     }
 
+    /// The registry's one feed is its name.
+    fn has_feed(&self, name: &str) -> bool {
+        name == self.name
+    }
+
     /// cargo sends the token as it is in `Authorization`.
     fn request<'h>(headers: &'h HeaderMap) -> Request<'h> {
         Request::from_cargo_header_map(headers)

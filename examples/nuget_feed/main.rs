@@ -58,6 +58,10 @@ impl shared::Registry for App {
         &self.owner
     }
 
+    fn has_feed(&self, name: &str) -> bool {
+        self.feeds.contains_key(name)
+    }
+
     /// The NuGet client sends `X-NuGet-ApiKey` to push and Basic auth to read.
     fn request<'h>(headers: &'h HeaderMap) -> Request<'h> {
         Request::from_header_map(headers)

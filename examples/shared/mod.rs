@@ -26,6 +26,9 @@ pub trait Registry: Send + Sync + 'static {
     fn keys(&self) -> &Feedkey<Self::Store>;
     /// The one account that owns every feed here.
     fn owner(&self) -> &AccountId;
+    /// Whether this server has a feed of this name (exactly: feed names are
+    /// case-sensitive), so that no token is issued for a feed it could never use.
+    fn has_feed(&self, name: &str) -> bool;
     /// The `WWW-Authenticate` challenge a 401 carries, so the client knows to send its
     /// credential (cargo: `Cargo`; NuGet: `Basic`).
     const CHALLENGE: &'static str;

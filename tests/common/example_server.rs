@@ -125,6 +125,33 @@ impl Server {
         )
     }
 
+    /// POSTs `body` as it is, with `content_type` (if any), to the management API.
+    #[allow(dead_code)] // not every test file sends raw bodies
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent
+            .post(format!("{}{path}", self.url))
+            .header(self.key_header, &self.primary);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let mut response = request.send(body).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// As [`Server::call`], asserting success.
     pub fn api(
         &self,
