@@ -480,6 +480,38 @@ fn every_token_api_error_is_json_and_a_4xx() {
     );
 }
 
+/// systemd stops a service with SIGTERM: the server stops cleanly and writes the
+/// buffered last-used times, which a restarted server then lists.
+#[test]
+fn sigterm_stops_cleanly_and_keeps_last_used() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let (id, reader) = server.token(json!({"description": "laptop", "permissions": ["read"]}));
+    let response = agent()
+        .get(format!("{}/index/config.json", server.url))
+        .header("Authorization", &reader)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let primary = server.primary.clone();
+    let (clean, dir) = server.terminate();
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(clean, "no clean exit on SIGTERM:\n{log}");
+    let mut again = Server::start_in("cargo_registry", &[], "Authorization", dir);
+    again.primary = primary;
+    let tokens = again.api("GET", "/api/tokens", None);
+    let token = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert!(token["last_used_at"].is_string(), "{token}");
+}
+
 /// Two registry servers on one PostgreSQL database (as behind a load balancer): a token
 /// revoked through one is refused by the other, within the cache's trust bound.
 #[cfg(feature = "postgres")]

@@ -334,9 +334,7 @@ async fn serve<S: TokenStore + 'static>(
         listener,
         router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shared::shutdown_signal())
     .await?;
     Ok(app)
 }

@@ -151,6 +151,38 @@ pub fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
     Ok(TokenKey::new(1, &material))
 }
 
+/// Resolves on Ctrl-C or SIGTERM (how systemd stops a service), for axum's graceful
+/// shutdown: the server stops taking requests and `main` then writes the buffered
+/// last-used times, which a process killed outright would lose.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping: finishing open requests, then writing last-used times");
+}
+
 /// Logs to stderr, at `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     tracing_subscriber::fmt()

@@ -83,6 +83,28 @@ impl Server {
         }
     }
 
+    /// Stops the server as systemd does, with SIGTERM, and waits for it to exit; returns
+    /// whether it exited cleanly, and its data directory (to start it again in).
+    #[allow(dead_code)] // not every test file stops its server
+    pub fn terminate(mut self) -> (bool, tempfile::TempDir) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (status.success(), dir)
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap()
