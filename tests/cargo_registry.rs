@@ -252,7 +252,6 @@ fn scoped_tokens_with_the_real_cargo_client() {
         "denied: action out of scope: needs push-new",
         "denied: action out of scope: needs push-version",
         "denied: action out of scope: needs unlist",
-        "denied: unreadable credential: no credential",
         "denied: token revoked",
         "denied: token expired",
     ] {
@@ -261,6 +260,49 @@ fn scoped_tokens_with_the_real_cargo_client() {
             "no {reason:?} in the server log:\n{log}"
         );
     }
+}
+
+/// One `cargo publish`: one log line per request at most, no warning for cargo's
+/// credential-less first try, no denial at all for a write-only token that may publish,
+/// and a refused publish's each denial logged once, never again as an audit event.
+#[test]
+fn a_publish_logs_each_request_once() {
+    let Some(bin) = cargo_binary() else {
+        println!("skipped: cargo cannot be run here");
+        return;
+    };
+    let server = start();
+    let alice = Client::new(&bin, &server, "alice");
+    let (_, pusher) = server.token(
+        json!({"description": "acme publisher", "permissions": ["push-new", "push-version"], "packages": ["acme-*"]}),
+    );
+    let before = server.log().len();
+    let run = alice.publish("acme-util", "0.1.0", &pusher);
+    assert!(run.ok, "publish: {}", run.output);
+    let log = server.log()[before..].to_owned();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("WARN"), 0, "warnings for a good publish:\n{log}");
+    assert_eq!(count("denied"), 0, "denials for a good publish:\n{log}");
+    assert_eq!(count("no credential"), 0, "{log}");
+    assert!(count("used: Push") >= 1, "the publish is audited:\n{log}");
+
+    let before = server.log().len();
+    refused(
+        &alice.publish("other-crate", "0.1.0", &pusher),
+        "other-crate",
+    );
+    let log = server.log()[before..].to_owned();
+    let denials: Vec<&str> = log.lines().filter(|l| l.contains("denied")).collect();
+    assert!(!denials.is_empty(), "the refusal is logged:\n{log}");
+    assert!(
+        denials
+            .iter()
+            .all(|l| l.contains("package out of scope") && !l.contains("feedkey::audit")),
+        "each denial once, with its reason:\n{log}"
+    );
+    // One line per request: a denial is never also an audit event.
+    let requests = denials.iter().filter(|l| l.contains("request=")).count();
+    assert_eq!(requests, denials.len(), "{log}");
 }
 
 /// The index line of acme-util `version`, read over HTTP as cargo reads it.

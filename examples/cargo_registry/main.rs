@@ -312,7 +312,7 @@ async fn serve<S: TokenStore + 'static>(
     store: S,
 ) -> Result<Arc<App<S>>, Box<dyn std::error::Error>> {
     let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
-        .audit(feedkey::TracingAudit)
+        .audit(shared::Audit)
         .build()?;
     let owner = AccountId::new("admin")?;
     let primary = shared::first_start(&keys, &owner).await?;

@@ -242,7 +242,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(args.data.join("tokens.db"))?;
     let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
-        .audit(feedkey::TracingAudit)
+        .audit(shared::Audit)
         .build()?;
     let owner = AccountId::new("admin")?;
     let primary = shared::first_start(&keys, &owner).await?;

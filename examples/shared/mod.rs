@@ -15,7 +15,11 @@ use std::path::Path;
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use feedkey::{AccountId, Action, Denial, DenyStatus, Feedkey, Grant, Request, Target, TokenKey};
+use feedkey::audit::{AuditEvent, AuditKind, AuditSink, TracingAudit};
+use feedkey::{
+    AccountId, Action, CredentialError, Denial, DenyReason, DenyStatus, Feedkey, Grant, Request,
+    Target, TokenKey,
+};
 use serde_json::json;
 
 /// What the shared code needs from a server's state.
@@ -74,7 +78,8 @@ pub async fn identify<R: Registry>(
     settle::<R>(app, decision, peer, || "sign-in".to_owned())
 }
 
-/// Logs a decision and turns a denial into the uniform answer.
+/// Logs a decision and turns a denial into the uniform answer: one line per request, the
+/// only one for a denial (the audit sink, [`Audit`], leaves denials to this).
 pub fn settle<R: Registry>(
     app: &R,
     decision: Result<Grant, Denial>,
@@ -92,6 +97,17 @@ pub fn settle<R: Registry>(
             tracing::warn!(account = %grant.account(), client = %peer.ip(), request = what(), "denied: account does not own this registry");
             Err(refuse::<R>(DenyStatus::Forbidden))
         }
+        Err(denial)
+            if matches!(
+                denial.reason(),
+                DenyReason::MalformedCredential(CredentialError::Missing)
+            ) =>
+        {
+            // Not an attempt: cargo asks without its token first and sends it after the
+            // challenge, so this happens on every command.
+            tracing::debug!(client = %peer.ip(), request = what(), "challenged: no credential");
+            Err(refuse::<R>(denial.status()))
+        }
         Err(denial) => {
             tracing::warn!(
                 token = ?denial.token_id(),
@@ -101,6 +117,20 @@ pub fn settle<R: Registry>(
                 denial.reason()
             );
             Err(refuse::<R>(denial.status()))
+        }
+    }
+}
+
+/// The audit sink both servers use: feedkey's [`TracingAudit`] for everything but
+/// denials, which [`settle`] logs once, with the request they refused. Were both to log
+/// them, every denial would be two warnings, and cargo's read-else-push check of an index
+/// entry would audit a denied read for every write-only publish that succeeds.
+pub struct Audit;
+
+impl AuditSink for Audit {
+    fn record(&self, event: &AuditEvent) {
+        if !matches!(event.kind, AuditKind::Denied { .. }) {
+            TracingAudit.record(event);
         }
     }
 }
