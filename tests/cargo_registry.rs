@@ -522,6 +522,95 @@ fn every_token_api_error_is_json_and_a_4xx() {
     );
 }
 
+/// A token scoped to 10.1.0.0/16: `X-Forwarded-For` names the client only when the TCP
+/// peer is a trusted proxy, and then its right-most address no trusted proxy holds.
+#[test]
+fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let config = |server: &Server, token: &str, forwarded: &[&str]| {
+        let mut request = agent()
+            .get(format!("{}/index/config.json", server.url))
+            .header("Authorization", token);
+        for value in forwarded {
+            request = request.header("X-Forwarded-For", *value);
+        }
+        request.call().unwrap().status().as_u16()
+    };
+    let office =
+        json!({"description": "office", "permissions": ["read"], "networks": ["10.1.0.0/16"]});
+
+    let proxied = Server::start(
+        "cargo_registry",
+        &[
+            "--trusted-proxy",
+            "127.0.0.1/32",
+            "--trusted-proxy",
+            "192.168.7.0/24",
+        ],
+        "Authorization",
+    );
+    let (_, token) = proxied.token(office.clone());
+    assert_eq!(config(&proxied, &token, &["10.1.2.3"]), 200);
+    assert_eq!(
+        config(&proxied, &token, &["10.1.2.3, 192.168.7.9"]),
+        200,
+        "through a second trusted proxy"
+    );
+    assert_eq!(
+        config(&proxied, &token, &["10.1.2.3", "192.168.7.9"]),
+        200,
+        "repeated headers are one list"
+    );
+    assert_eq!(
+        config(&proxied, &token, &["10.1.2.3, 192.0.2.7"]),
+        403,
+        "a client can prepend anything"
+    );
+    assert_eq!(config(&proxied, &token, &["192.0.2.7"]), 403);
+    assert_eq!(
+        config(&proxied, &token, &[]),
+        403,
+        "the proxy itself is outside the scope"
+    );
+    assert_eq!(config(&proxied, &token, &["not an address"]), 403);
+
+    // Not a trusted proxy: the header is the client's own word, and ignored.
+    let direct = Server::start(
+        "cargo_registry",
+        &["--listen", "127.0.0.1:0"],
+        "Authorization",
+    );
+    let (_, token) = direct.token(office);
+    assert_eq!(config(&direct, &token, &["10.1.2.3"]), 403);
+    let (_, anywhere) = direct.token(json!({"description": "any", "permissions": ["read"]}));
+    assert_eq!(config(&direct, &anywhere, &["10.1.2.3"]), 200);
+}
+
+#[test]
+fn the_servers_explain_their_flags() {
+    for name in ["cargo_registry", "nuget_feed"] {
+        let binary = example_server::example_binary(name);
+        if !binary.exists() {
+            println!("skipped: the {name} example is not built");
+            continue;
+        }
+        let out = Command::new(&binary).arg("--help").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name} --help: {text}");
+        for flag in ["--data", "--listen", "--port", "--trusted-proxy"] {
+            assert!(text.contains(flag), "{name} --help lacks {flag}:\n{text}");
+        }
+        let out = Command::new(&binary)
+            .args(["--trusted-proxy", "nonsense"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} took a bad --trusted-proxy");
+    }
+}
+
 /// systemd stops a service with SIGTERM: the server stops cleanly and writes the
 /// buffered last-used times, which a restarted server then lists.
 #[test]

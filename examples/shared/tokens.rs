@@ -26,7 +26,7 @@ use axum::routing::{patch, post};
 use axum::{Json, Router};
 use feedkey::time::{Duration, OffsetDateTime};
 use feedkey::{
-    Error, Expiry, Feeds, NewToken, Packages, Permission, Permissions, Scope, StoreError,
+    Error, Expiry, Feeds, Networks, NewToken, Packages, Permission, Permissions, Scope, StoreError,
     TokenEdit, TokenId,
 };
 use serde::Deserialize;
@@ -92,6 +92,8 @@ struct Create {
     permissions: Vec<Permission>,
     feeds: Option<Vec<String>>,
     packages: Option<Vec<String>>,
+    /// CIDR ranges the token may be used from (`10.0.0.0/8`); any, without.
+    networks: Option<Vec<String>>,
     expires_in_seconds: Option<i64>,
     /// An instant, RFC 3339 (`2027-01-01T00:00:00Z`); or `expires_in_seconds`.
     #[serde(default, with = "feedkey::time::serde::rfc3339::option")]
@@ -149,6 +151,10 @@ async fn create<R: Registry>(
     let feeds = feeds(&*app, body.feeds)?;
     let scope = packages::<R>(body.packages)
         .and_then(|packages| Scope::new(Permissions::of(&body.permissions), feeds, packages))
+        .and_then(|scope| match body.networks {
+            Some(ranges) => Ok(scope.within(Networks::only(ranges)?)),
+            None => Ok(scope),
+        })
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let expiry = expiry(body.expires_in_seconds, body.expires_at)?;
     let new = NewToken::new(body.description, scope).expires(expiry);

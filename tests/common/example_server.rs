@@ -32,7 +32,8 @@ pub fn example_binary(name: &str) -> PathBuf {
 }
 
 impl Server {
-    /// Starts example `name` with `args` (after `--data <tmp>/data --port 0`); the primary
+    /// Starts example `name` with `args` (after `--data <tmp>/data --port 0`, without the
+    /// `--port` if `args` has a `--listen`); the primary
     /// key is sent in `key_header` to manage tokens.
     pub fn start(name: &str, args: &[&str], key_header: &'static str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -46,10 +47,16 @@ impl Server {
         key_header: &'static str,
         dir: tempfile::TempDir,
     ) -> Self {
+        // Any free port, unless the test says where to listen.
+        let port: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = Command::new(example_binary(name))
             .arg("--data")
             .arg(dir.path().join("data"))
-            .args(["--port", "0"])
+            .args(port)
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
