@@ -471,6 +471,10 @@ fn every_token_api_error_is_json_and_a_4xx() {
         (json, r#"{"description":"d","permissions":["read"],"expires_at":"9999-01-01T00:00:00Z"}"#.into(), "past 2262"),
         (json, r#"{"description":"d","permissions":["read"],"expires_at":"tomorrow"}"#.into(), "not a date"),
         (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":9223372036854775807}"#.into(), "far seconds"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":10000000000}"#.into(), "seconds past 2262"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_at":"2262-04-12T00:00:00Z"}"#.into(), "a day past the latest"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":-5}"#.into(), "in the past"),
+        (json, r#"{"description":"d","permissions":["read"],"networks":["10.0.0.0/33"]}"#.into(), "bad network"),
         (json, r#"{"description":"d","permissions":["read"],"feeds":["relase"]}"#.into(), "unknown feed"),
         (json, r#"{"description":"d","permissions":["read"],"feeds":["FEEDKEY"]}"#.into(), "feed in another case"),
     ];
