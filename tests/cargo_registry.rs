@@ -252,7 +252,6 @@ fn scoped_tokens_with_the_real_cargo_client() {
         "denied: action out of scope: needs push-new",
         "denied: action out of scope: needs push-version",
         "denied: action out of scope: needs unlist",
-        "denied: unreadable credential: no credential",
         "denied: token revoked",
         "denied: token expired",
     ] {
@@ -261,6 +260,49 @@ fn scoped_tokens_with_the_real_cargo_client() {
             "no {reason:?} in the server log:\n{log}"
         );
     }
+}
+
+/// One `cargo publish`: one log line per request at most, no warning for cargo's
+/// credential-less first try, no denial at all for a write-only token that may publish,
+/// and a refused publish's each denial logged once, never again as an audit event.
+#[test]
+fn a_publish_logs_each_request_once() {
+    let Some(bin) = cargo_binary() else {
+        println!("skipped: cargo cannot be run here");
+        return;
+    };
+    let server = start();
+    let alice = Client::new(&bin, &server, "alice");
+    let (_, pusher) = server.token(
+        json!({"description": "acme publisher", "permissions": ["push-new", "push-version"], "packages": ["acme-*"]}),
+    );
+    let before = server.log().len();
+    let run = alice.publish("acme-util", "0.1.0", &pusher);
+    assert!(run.ok, "publish: {}", run.output);
+    let log = server.log()[before..].to_owned();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("WARN"), 0, "warnings for a good publish:\n{log}");
+    assert_eq!(count("denied"), 0, "denials for a good publish:\n{log}");
+    assert_eq!(count("no credential"), 0, "{log}");
+    assert!(count("used: Push") >= 1, "the publish is audited:\n{log}");
+
+    let before = server.log().len();
+    refused(
+        &alice.publish("other-crate", "0.1.0", &pusher),
+        "other-crate",
+    );
+    let log = server.log()[before..].to_owned();
+    let denials: Vec<&str> = log.lines().filter(|l| l.contains("denied")).collect();
+    assert!(!denials.is_empty(), "the refusal is logged:\n{log}");
+    assert!(
+        denials
+            .iter()
+            .all(|l| l.contains("package out of scope") && !l.contains("feedkey::audit")),
+        "each denial once, with its reason:\n{log}"
+    );
+    // One line per request: a denial is never also an audit event.
+    let requests = denials.iter().filter(|l| l.contains("request=")).count();
+    assert_eq!(requests, denials.len(), "{log}");
 }
 
 /// The index line of acme-util `version`, read over HTTP as cargo reads it.
@@ -409,6 +451,200 @@ fn the_token_api_answers_in_json_with_fitting_statuses() {
     let listed = server.api("GET", "/api/tokens", None).to_string();
     assert!(listed.contains("renamed") && !listed.contains(&reader));
     assert!(!listed.contains(&reader[3..]));
+}
+
+#[test]
+fn every_token_api_error_is_json_and_a_4xx() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let json = Some("application/json");
+    let cases: Vec<(Option<&str>, String, &str)> = vec![
+        (json, "{not json".into(), "bad JSON"),
+        (Some("text/plain"), r#"{"description":"d","permissions":["read"]}"#.into(), "content type"),
+        (None, r#"{"description":"d","permissions":["read"]}"#.into(), "no content type"),
+        (json, r#"{"permissions":["read"]}"#.into(), "missing field"),
+        (json, r#"{"description":"d","permissions":["read"],"colour":1}"#.into(), "unknown field"),
+        (json, r#"{"description":"d","permissions":["fly"]}"#.into(), "unknown permission"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_at":"9999-01-01T00:00:00Z"}"#.into(), "past 2262"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_at":"tomorrow"}"#.into(), "not a date"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":9223372036854775807}"#.into(), "far seconds"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":10000000000}"#.into(), "seconds past 2262"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_at":"2262-04-12T00:00:00Z"}"#.into(), "a day past the latest"),
+        (json, r#"{"description":"d","permissions":["read"],"expires_in_seconds":-5}"#.into(), "in the past"),
+        (json, r#"{"description":"d","permissions":["read"],"networks":["10.0.0.0/33"]}"#.into(), "bad network"),
+        (json, r#"{"description":"d","permissions":["read"],"feeds":["relase"]}"#.into(), "unknown feed"),
+        (json, r#"{"description":"d","permissions":["read"],"feeds":["FEEDKEY"]}"#.into(), "feed in another case"),
+    ];
+    for (content_type, body, what) in cases {
+        let (status, v) = server.post_raw("/api/tokens", content_type, &body);
+        assert!((400..500).contains(&status), "{what}: {status} {v}");
+        let detail = v["errors"][0]["detail"].as_str();
+        assert!(
+            detail.is_some_and(|d| !d.is_empty()),
+            "{what}: {status} {v}"
+        );
+    }
+    let (status, v) = server.post_raw(
+        "/api/tokens",
+        json,
+        r#"{"description":"d","permissions":["read"],"feeds":["relase"]}"#,
+    );
+    assert_eq!(status, 422);
+    assert!(
+        v["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("relase"),
+        "{v}"
+    );
+    // The registry's own name is a feed; an instant is an expiry.
+    let (id, _) = server.token(json!({"description": "r", "permissions": ["read"], "feeds": ["feedkey"], "expires_at": "2200-01-01T00:00:00Z"}));
+    let (status, v) = server.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        Some(json!({"feeds": ["CI"]})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["errors"][0]["detail"].as_str().unwrap().contains("CI"),
+        "{v}"
+    );
+    let (status, v) = server.call(
+        "PATCH",
+        &format!("/api/tokens/{id}"),
+        Some(json!({"description": 5})),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert!(v["errors"][0]["detail"].is_string(), "{v}");
+    let (status, v) = server.post_raw("/api/password", json, "[]");
+    assert!(
+        (400..500).contains(&status) && v["errors"][0]["detail"].is_string(),
+        "{status} {v}"
+    );
+}
+
+/// A token scoped to 10.1.0.0/16: `X-Forwarded-For` names the client only when the TCP
+/// peer is a trusted proxy, and then its right-most address no trusted proxy holds.
+#[test]
+fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let config = |server: &Server, token: &str, forwarded: &[&str]| {
+        let mut request = agent()
+            .get(format!("{}/index/config.json", server.url))
+            .header("Authorization", token);
+        for value in forwarded {
+            request = request.header("X-Forwarded-For", *value);
+        }
+        request.call().unwrap().status().as_u16()
+    };
+    let office =
+        json!({"description": "office", "permissions": ["read"], "networks": ["10.1.0.0/16"]});
+
+    let proxied = Server::start(
+        "cargo_registry",
+        &[
+            "--trusted-proxy",
+            "127.0.0.1/32",
+            "--trusted-proxy",
+            "192.168.7.0/24",
+        ],
+        "Authorization",
+    );
+    let (_, token) = proxied.token(office.clone());
+    assert_eq!(config(&proxied, &token, &["10.1.2.3"]), 200);
+    assert_eq!(
+        config(&proxied, &token, &["10.1.2.3, 192.168.7.9"]),
+        200,
+        "through a second trusted proxy"
+    );
+    assert_eq!(
+        config(&proxied, &token, &["10.1.2.3", "192.168.7.9"]),
+        200,
+        "repeated headers are one list"
+    );
+    assert_eq!(
+        config(&proxied, &token, &["10.1.2.3, 192.0.2.7"]),
+        403,
+        "a client can prepend anything"
+    );
+    assert_eq!(config(&proxied, &token, &["192.0.2.7"]), 403);
+    assert_eq!(
+        config(&proxied, &token, &[]),
+        403,
+        "the proxy itself is outside the scope"
+    );
+    assert_eq!(config(&proxied, &token, &["not an address"]), 403);
+
+    // Not a trusted proxy: the header is the client's own word, and ignored.
+    let direct = Server::start(
+        "cargo_registry",
+        &["--listen", "127.0.0.1:0"],
+        "Authorization",
+    );
+    let (_, token) = direct.token(office);
+    assert_eq!(config(&direct, &token, &["10.1.2.3"]), 403);
+    let (_, anywhere) = direct.token(json!({"description": "any", "permissions": ["read"]}));
+    assert_eq!(config(&direct, &anywhere, &["10.1.2.3"]), 200);
+}
+
+#[test]
+fn the_servers_explain_their_flags() {
+    for name in ["cargo_registry", "nuget_feed"] {
+        let binary = example_server::example_binary(name);
+        if !binary.exists() {
+            println!("skipped: the {name} example is not built");
+            continue;
+        }
+        let out = Command::new(&binary).arg("--help").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name} --help: {text}");
+        for flag in ["--data", "--listen", "--port", "--trusted-proxy"] {
+            assert!(text.contains(flag), "{name} --help lacks {flag}:\n{text}");
+        }
+        let out = Command::new(&binary)
+            .args(["--trusted-proxy", "nonsense"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} took a bad --trusted-proxy");
+    }
+}
+
+/// systemd stops a service with SIGTERM: the server stops cleanly and writes the
+/// buffered last-used times, which a restarted server then lists.
+#[test]
+fn sigterm_stops_cleanly_and_keeps_last_used() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let (id, reader) = server.token(json!({"description": "laptop", "permissions": ["read"]}));
+    let response = agent()
+        .get(format!("{}/index/config.json", server.url))
+        .header("Authorization", &reader)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let primary = server.primary.clone();
+    let (clean, dir) = server.terminate();
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(clean, "no clean exit on SIGTERM:\n{log}");
+    let mut again = Server::start_in("cargo_registry", &[], "Authorization", dir);
+    again.primary = primary;
+    let tokens = again.api("GET", "/api/tokens", None);
+    let token = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert!(token["last_used_at"].is_string(), "{token}");
 }
 
 /// Two registry servers on one PostgreSQL database (as behind a load balancer): a token

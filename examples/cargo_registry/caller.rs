@@ -14,7 +14,7 @@ impl Caller {
         app: &R,
         target: &Target<'_>,
     ) -> Result<Grant, Response> {
-        let request = R::request(&self.headers).with_client_addr(self.peer.ip());
+        let request = R::request(&self.headers).with_client_addr(self.client);
         let mut decision = app.keys().authorize(&request, Action::Read, target).await;
         if let Err(denial) = &decision
             && matches!(denial.reason(), DenyReason::ActionOutOfScope(_))
@@ -22,7 +22,7 @@ impl Caller {
             // No read: the push decision (and its reason, if it too is a denial) stands.
             decision = app.keys().authorize(&request, Action::Push, target).await;
         }
-        shared::settle(app, decision, self.peer, || {
+        shared::settle(app, decision, self.client, || {
             format!(
                 "Read or Push index of {}",
                 target.package_id().unwrap_or("")

@@ -2,7 +2,12 @@
 //!
 //! ```sh
 //! cargo run --example cargo_registry --features sqlite,http,tracing -- --data ./cargo-data
+//! cargo run --example cargo_registry --features sqlite,http,tracing -- --help
 //! ```
+//!
+//! It listens on `127.0.0.1:8080` (`--port`, or `--listen ADDR:PORT`). Behind a reverse
+//! proxy, `--trusted-proxy CIDR` makes `X-Forwarded-For` name the client for requests
+//! from that proxy (token network scopes then see the real client).
 //!
 //! It prints its index URL and, on first start, the primary key (shown once). The
 //! registry speaks the sparse index protocol with `auth-required`, so cargo sends its
@@ -48,7 +53,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
@@ -57,6 +62,7 @@ use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target, TokenSto
 use serde_json::json;
 
 use crate::crates::{Crates, canonical, index_path};
+use crate::shared::proxy::TrustedProxies;
 use crate::shared::{Caller, Registry, error};
 
 /// Everything a handler needs.
@@ -78,6 +84,11 @@ impl<S: TokenStore + 'static> Registry for App<S> {
 
     fn owner(&self) -> &AccountId {
         &self.owner
+    }
+
+    /// The registry's one feed is its name.
+    fn has_feed(&self, name: &str) -> bool {
+        name == self.name
     }
 
     /// cargo sends the token as it is in `Authorization`.
@@ -245,7 +256,7 @@ async fn change_owners() -> Response {
 }
 
 /// The registry's routes.
-fn router<S: TokenStore + 'static>(app: Arc<App<S>>) -> Router {
+fn router<S: TokenStore + 'static>(app: Arc<App<S>>, proxies: TrustedProxies) -> Router {
     Router::new()
         .route("/index/config.json", get(config::<S>))
         .route("/index/{*path}", get(index_file::<S>))
@@ -268,36 +279,25 @@ fn router<S: TokenStore + 'static>(app: Arc<App<S>>) -> Router {
         )
         .merge(shared::tokens::routes::<App<S>>())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .layer(Extension(proxies))
         .with_state(app)
 }
 
+/// A private cargo registry (sparse index) whose tokens feedkey checks.
+#[derive(clap::Parser)]
+#[command(args_override_self = true)] // a flag given twice: the last one counts
 struct Args {
+    /// Where the token key, the tokens (SQLite) and the crates are kept
+    #[arg(long, value_name = "DIR", default_value = "cargo-data")]
     data: PathBuf,
-    port: u16,
+    /// The registry's name: the one feed its tokens may name
+    #[arg(long, default_value = "feedkey")]
     name: String,
-    /// A PostgreSQL or MySQL/MariaDB URL: tokens there, shared with other servers.
+    /// A PostgreSQL or MySQL/MariaDB URL: tokens there, shared with other servers
+    #[arg(long, value_name = "URL")]
     database: Option<String>,
-}
-
-fn args() -> Result<Args, String> {
-    let mut args = Args {
-        data: PathBuf::from("cargo-data"),
-        port: 8080,
-        name: "feedkey".to_owned(),
-        database: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--data" => args.data = PathBuf::from(value),
-            "--port" => args.port = value.parse().map_err(|e| format!("--port: {e}"))?,
-            "--name" => args.name = value,
-            "--database" => args.database = Some(value),
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(args)
+    #[command(flatten)]
+    listen: shared::Listen,
 }
 
 /// Serves the registry on `store`, printing the index URL and, on first start, the
@@ -307,7 +307,7 @@ async fn serve<S: TokenStore + 'static>(
     store: S,
 ) -> Result<Arc<App<S>>, Box<dyn std::error::Error>> {
     let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
-        .audit(feedkey::TracingAudit)
+        .audit(shared::Audit)
         .build()?;
     let owner = AccountId::new("admin")?;
     let primary = shared::first_start(&keys, &owner).await?;
@@ -317,7 +317,7 @@ async fn serve<S: TokenStore + 'static>(
         name: args.name.clone(),
         crates: Crates::open(&args.data.join("crates"))?,
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let listener = args.listen.bind(8080).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     println!("index: sparse+http://{addr}/index/");
@@ -327,11 +327,10 @@ async fn serve<S: TokenStore + 'static>(
     }
     axum::serve(
         listener,
-        router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
+        router(Arc::clone(&app), args.listen.trusted_proxies())
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shared::shutdown_signal())
     .await?;
     Ok(app)
 }
@@ -339,7 +338,7 @@ async fn serve<S: TokenStore + 'static>(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::init_tracing();
-    let args = args()?;
+    let args = <Args as clap::Parser>::parse();
     std::fs::create_dir_all(&args.data)?;
     // Last-used times are written in batches; each store writes the last one at exit.
     match &args.database {

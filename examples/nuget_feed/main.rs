@@ -58,6 +58,10 @@ impl shared::Registry for App {
         &self.owner
     }
 
+    fn has_feed(&self, name: &str) -> bool {
+        self.feeds.contains_key(name)
+    }
+
     /// The NuGet client sends `X-NuGet-ApiKey` to push and Basic auth to read.
     fn request<'h>(headers: &'h HeaderMap) -> Request<'h> {
         Request::from_header_map(headers)
@@ -200,45 +204,34 @@ async fn push_probe() -> StatusCode {
     StatusCode::OK
 }
 
+/// A MyGet-style multi-feed NuGet server whose tokens feedkey checks.
+#[derive(clap::Parser)]
+#[command(args_override_self = true)] // a flag given twice: the last one counts
 struct Args {
+    /// Where the token key, the tokens (SQLite) and the packages are kept
+    #[arg(long, value_name = "DIR", default_value = "nuget-data")]
     data: PathBuf,
-    port: u16,
+    /// A feed to serve, at /F/{feed}/api/v2; repeat for several [default: main]
+    #[arg(long = "feed", value_name = "NAME")]
     feeds: Vec<String>,
+    /// A feed whose reads need a token too; repeat for several
+    #[arg(long, value_name = "NAME")]
     private: Vec<String>,
-}
-
-fn args() -> Result<Args, String> {
-    let mut args = Args {
-        data: PathBuf::from("nuget-data"),
-        port: 5000,
-        feeds: Vec::new(),
-        private: Vec::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--data" => args.data = PathBuf::from(value),
-            "--port" => args.port = value.parse().map_err(|e| format!("--port: {e}"))?,
-            "--feed" => args.feeds.push(value),
-            "--private" => args.private.push(value),
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    if args.feeds.is_empty() {
-        args.feeds.push("main".into());
-    }
-    Ok(args)
+    #[command(flatten)]
+    listen: shared::Listen,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::init_tracing();
-    let args = args()?;
+    let mut args = <Args as clap::Parser>::parse();
+    if args.feeds.is_empty() {
+        args.feeds.push("main".into());
+    }
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(args.data.join("tokens.db"))?;
     let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
-        .audit(feedkey::TracingAudit)
+        .audit(shared::Audit)
         .build()?;
     let owner = AccountId::new("admin")?;
     let primary = shared::first_start(&keys, &owner).await?;
@@ -261,9 +254,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/F/{feed}/api/v2/{*rest}", get(read))
         .merge(shared::tokens::routes::<App>())
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+        .layer(axum::Extension(args.listen.trusted_proxies()))
         .with_state(Arc::clone(&app));
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let listener = args.listen.bind(5000).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     for name in &args.feeds {
@@ -282,9 +276,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shared::shutdown_signal())
     .await?;
     app.keys.store().flush()?;
     Ok(())

@@ -2,7 +2,7 @@
 //! takes a [`Caller`] and asks it, so the credential is read and the decision made and
 //! logged in one place ([`super::guard`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -10,14 +10,16 @@ use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use feedkey::{Action, DenyStatus, Grant, GrantedBy, Target};
 
+use super::proxy::TrustedProxies;
 use super::{Registry, refuse};
 
-/// Who is calling: the credential headers and the peer address, nothing else.
+/// Who is calling: the credential headers and the client's address, nothing else.
 pub struct Caller {
     /// Only the `Authorization` and `X-NuGet-ApiKey` values (all of them, so a repeated
     /// header stays ambiguous), cloned by reference count.
     pub(crate) headers: HeaderMap,
-    pub(crate) peer: SocketAddr,
+    /// The TCP peer, or the address a trusted proxy forwarded for ([`TrustedProxies`]).
+    pub(crate) client: IpAddr,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -27,6 +29,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
+        let client = parts
+            .extensions
+            .get::<TrustedProxies>()
+            .map_or(peer.ip(), |proxies| {
+                proxies.client(peer.ip(), &parts.headers)
+            });
         let mut headers = HeaderMap::new();
         // `Authorization` and NuGet's `X-NuGet-ApiKey` (`feedkey::API_KEY_HEADER`).
         for name in [
@@ -37,7 +45,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                 headers.append(name.clone(), value.clone());
             }
         }
-        Ok(Self { headers, peer })
+        Ok(Self { headers, client })
     }
 }
 
@@ -49,12 +57,12 @@ impl Caller {
         action: Action,
         target: &Target<'_>,
     ) -> Result<Grant, Response> {
-        super::guard(app, &self.headers, self.peer, action, target).await
+        super::guard(app, &self.headers, self.client, action, target).await
     }
 
     /// Is this caller any good credential of the owning account?
     pub async fn identified<R: Registry>(&self, app: &R) -> Result<Grant, Response> {
-        super::identify(app, &self.headers, self.peer).await
+        super::identify(app, &self.headers, self.client).await
     }
 
     /// Is this caller the owning account's primary key? Only it manages tokens: a token
@@ -64,7 +72,7 @@ impl Caller {
         if grant.granted_by() == GrantedBy::PrimaryKey {
             Ok(grant)
         } else {
-            tracing::warn!(token = ?grant.token_id(), client = %self.peer.ip(), "denied: token management needs the primary key");
+            tracing::warn!(token = ?grant.token_id(), client = %self.client, "denied: token management needs the primary key");
             Err(refuse::<R>(DenyStatus::Forbidden))
         }
     }

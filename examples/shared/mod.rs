@@ -5,17 +5,22 @@
 //! A registry author copies this module and implements [`Registry`] for their state.
 
 pub mod caller;
+pub mod proxy;
 pub mod tokens;
 
 pub use caller::Caller;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use feedkey::{AccountId, Action, Denial, DenyStatus, Feedkey, Grant, Request, Target, TokenKey};
+use feedkey::audit::{AuditEvent, AuditKind, AuditSink, TracingAudit};
+use feedkey::{
+    AccountId, Action, CredentialError, Denial, DenyReason, DenyStatus, Feedkey, Grant, Request,
+    Target, TokenKey,
+};
 use serde_json::json;
 
 /// What the shared code needs from a server's state.
@@ -26,6 +31,9 @@ pub trait Registry: Send + Sync + 'static {
     fn keys(&self) -> &Feedkey<Self::Store>;
     /// The one account that owns every feed here.
     fn owner(&self) -> &AccountId;
+    /// Whether this server has a feed of this name (exactly: feed names are
+    /// case-sensitive), so that no token is issued for a feed it could never use.
+    fn has_feed(&self, name: &str) -> bool;
     /// The `WWW-Authenticate` challenge a 401 carries, so the client knows to send its
     /// credential (cargo: `Cargo`; NuGet: `Basic`).
     const CHALLENGE: &'static str;
@@ -44,13 +52,13 @@ pub trait Registry: Send + Sync + 'static {
 pub async fn guard<R: Registry>(
     app: &R,
     headers: &HeaderMap,
-    peer: SocketAddr,
+    client: IpAddr,
     action: Action,
     target: &Target<'_>,
 ) -> Result<Grant, Response> {
-    let request = R::request(headers).with_client_addr(peer.ip());
+    let request = R::request(headers).with_client_addr(client);
     let decision = app.keys().authorize(&request, action, target).await;
-    settle::<R>(app, decision, peer, || {
+    settle::<R>(app, decision, client, || {
         format!(
             "{action:?} on {}/{}",
             target.feed_name(),
@@ -64,18 +72,19 @@ pub async fn guard<R: Registry>(
 pub async fn identify<R: Registry>(
     app: &R,
     headers: &HeaderMap,
-    peer: SocketAddr,
+    client: IpAddr,
 ) -> Result<Grant, Response> {
-    let request = R::request(headers).with_client_addr(peer.ip());
+    let request = R::request(headers).with_client_addr(client);
     let decision = app.keys().authenticate(&request).await;
-    settle::<R>(app, decision, peer, || "sign-in".to_owned())
+    settle::<R>(app, decision, client, || "sign-in".to_owned())
 }
 
-/// Logs a decision and turns a denial into the uniform answer.
+/// Logs a decision and turns a denial into the uniform answer: one line per request, the
+/// only one for a denial (the audit sink, [`Audit`], leaves denials to this).
 pub fn settle<R: Registry>(
     app: &R,
     decision: Result<Grant, Denial>,
-    peer: SocketAddr,
+    client: IpAddr,
     what: impl FnOnce() -> String,
 ) -> Result<Grant, Response> {
     match decision {
@@ -86,18 +95,43 @@ pub fn settle<R: Registry>(
             Ok(grant)
         }
         Ok(grant) => {
-            tracing::warn!(account = %grant.account(), client = %peer.ip(), request = what(), "denied: account does not own this registry");
+            tracing::warn!(account = %grant.account(), client = %client, request = what(), "denied: account does not own this registry");
             Err(refuse::<R>(DenyStatus::Forbidden))
+        }
+        Err(denial)
+            if matches!(
+                denial.reason(),
+                DenyReason::MalformedCredential(CredentialError::Missing)
+            ) =>
+        {
+            // Not an attempt: cargo asks without its token first and sends it after the
+            // challenge, so this happens on every command.
+            tracing::debug!(client = %client, request = what(), "challenged: no credential");
+            Err(refuse::<R>(denial.status()))
         }
         Err(denial) => {
             tracing::warn!(
                 token = ?denial.token_id(),
-                client = %peer.ip(),
+                client = %client,
                 request = what(),
                 "denied: {}",
                 denial.reason()
             );
             Err(refuse::<R>(denial.status()))
+        }
+    }
+}
+
+/// The audit sink both servers use: feedkey's [`TracingAudit`] for everything but
+/// denials, which [`settle`] logs once, with the request they refused. Were both to log
+/// them, every denial would be two warnings, and cargo's read-else-push check of an index
+/// entry would audit a denied read for every write-only publish that succeeds.
+pub struct Audit;
+
+impl AuditSink for Audit {
+    fn record(&self, event: &AuditEvent) {
+        if !matches!(event.kind, AuditKind::Denied { .. }) {
+            TracingAudit.record(event);
         }
     }
 }
@@ -146,6 +180,72 @@ pub fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(TokenKey::new(1, &material))
+}
+
+/// The command-line flags both servers take: where to listen and which proxies to
+/// believe.
+#[derive(clap::Args)]
+pub struct Listen {
+    /// The address and port to listen on, such as 0.0.0.0:8080 or [::]:8080 [default:
+    /// 127.0.0.1 at --port]
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Listen on 127.0.0.1 at this port, 0 for any free one [default: 8080 for
+    /// cargo_registry, 5000 for nuget_feed]
+    #[arg(long, conflicts_with = "listen")]
+    port: Option<u16>,
+    /// A reverse proxy (CIDR range or address) whose X-Forwarded-For names the client;
+    /// repeat for several. Without one, the client is the TCP peer
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = proxy::parse_range)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Listen {
+    /// Binds the address asked for, or 127.0.0.1:`default_port`.
+    pub async fn bind(&self, default_port: u16) -> std::io::Result<tokio::net::TcpListener> {
+        let local = |port| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        let addr = self
+            .listen
+            .unwrap_or_else(|| local(self.port.unwrap_or(default_port)));
+        tokio::net::TcpListener::bind(addr).await
+    }
+
+    /// The proxies to believe, for the router's `Extension` layer.
+    pub fn trusted_proxies(&self) -> proxy::TrustedProxies {
+        proxy::TrustedProxies::new(self.trusted_proxies.clone())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (how systemd stops a service), for axum's graceful
+/// shutdown: the server stops taking requests and `main` then writes the buffered
+/// last-used times, which a process killed outright would lose.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping: finishing open requests, then writing last-used times");
 }
 
 /// Logs to stderr, at `RUST_LOG` (default `info`).

@@ -32,7 +32,8 @@ pub fn example_binary(name: &str) -> PathBuf {
 }
 
 impl Server {
-    /// Starts example `name` with `args` (after `--data <tmp>/data --port 0`); the primary
+    /// Starts example `name` with `args` (after `--data <tmp>/data --port 0`, without the
+    /// `--port` if `args` has a `--listen`); the primary
     /// key is sent in `key_header` to manage tokens.
     pub fn start(name: &str, args: &[&str], key_header: &'static str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -46,10 +47,16 @@ impl Server {
         key_header: &'static str,
         dir: tempfile::TempDir,
     ) -> Self {
+        // Any free port, unless the test says where to listen.
+        let port: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = Command::new(example_binary(name))
             .arg("--data")
             .arg(dir.path().join("data"))
-            .args(["--port", "0"])
+            .args(port)
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -81,6 +88,28 @@ impl Server {
             dir,
             key_header,
         }
+    }
+
+    /// Stops the server as systemd does, with SIGTERM, and waits for it to exit; returns
+    /// whether it exited cleanly, and its data directory (to start it again in).
+    #[allow(dead_code)] // not every test file stops its server
+    pub fn terminate(mut self) -> (bool, tempfile::TempDir) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (status.success(), dir)
     }
 
     /// Everything the server logged so far.
@@ -117,6 +146,33 @@ impl Server {
             _ => agent.get(&url).header(key.0, key.1).call(),
         };
         let mut response = response.unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// POSTs `body` as it is, with `content_type` (if any), to the management API.
+    #[allow(dead_code)] // not every test file sends raw bodies
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent
+            .post(format!("{}{path}", self.url))
+            .header(self.key_header, &self.primary);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let mut response = request.send(body).unwrap();
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         (
