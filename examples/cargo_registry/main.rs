@@ -340,17 +340,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::init_tracing();
     let args = <Args as clap::Parser>::parse();
     std::fs::create_dir_all(&args.data)?;
-    // Last-used times are written in batches; each store writes the last one at exit.
+    // Last-used times are written in batches; `Feedkey::flush` writes the last ones at exit.
     match &args.database {
         None => {
             let store = SqliteStore::open(args.data.join("tokens.db"))?;
-            serve(&args, store).await?.keys.store().flush()?;
+            serve(&args, store).await?.keys.flush().await?;
         }
         #[cfg(any(feature = "postgres", feature = "mysql"))]
         Some(url) => {
             // Several servers on one database: each hears of the others' revokes.
             let store = feedkey::SqlStore::connect(url).await?;
-            serve(&args, store).await?.keys.store().flush().await?;
+            serve(&args, store).await?.keys.flush().await?;
         }
         #[cfg(not(any(feature = "postgres", feature = "mysql")))]
         Some(_) => return Err("--database needs the postgres or mysql feature".into()),

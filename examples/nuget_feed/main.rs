@@ -278,6 +278,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_graceful_shutdown(shared::shutdown_signal())
     .await?;
-    app.keys.store().flush()?;
+    app.keys.flush().await?;
     Ok(())
 }
