@@ -34,6 +34,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target};
+use hyper::ext::ReasonPhrase;
 
 use crate::packages::Feed;
 use crate::shared::Caller;
@@ -143,6 +144,24 @@ async fn download(
     })
 }
 
+/// What nuget.org says to a push or delete its key may not make; NuGet 2.8 prints the
+/// status line's reason phrase, so it is both the reason phrase and the body.
+const BAD_KEY: &str = "The specified API key is invalid, has expired, or does not have permission to access the specified package";
+
+/// A refused push or delete, as nuget.org answers it: 403 with [`BAD_KEY`], whatever the
+/// reason (a dead key too: a 401 would have the client ask for a user name). An outage
+/// stays a 503.
+fn refuse_write(refusal: Response) -> Response {
+    if refusal.status() == StatusCode::SERVICE_UNAVAILABLE {
+        return refusal;
+    }
+    let mut response = (StatusCode::FORBIDDEN, BAD_KEY).into_response();
+    response
+        .extensions_mut()
+        .insert(ReasonPhrase::from_static(BAD_KEY.as_bytes()));
+    response
+}
+
 /// `PUT /F/{feed}/api/v2/package`: push, as multipart/form-data with the .nupkg.
 async fn push(
     State(app): Shared,
@@ -165,7 +184,10 @@ async fn push(
     } else {
         Target::new_package(&feed_name, &meta.id)
     };
-    caller.may(&*app, Action::Push, &target).await?;
+    caller
+        .may(&*app, Action::Push, &target)
+        .await
+        .map_err(refuse_write)?;
     Ok(match feed.store_package(&meta, package) {
         Ok(()) => {
             tracing::info!(
@@ -188,7 +210,10 @@ async fn unlist(
 ) -> Result<Response, Response> {
     let feed = feed(&app, &feed_name)?;
     let target = Target::package(&feed_name, &id);
-    caller.may(&*app, Action::Unlist, &target).await?;
+    caller
+        .may(&*app, Action::Unlist, &target)
+        .await
+        .map_err(refuse_write)?;
     Ok(match feed.unlist(&id, &version) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
