@@ -372,6 +372,53 @@ fn the_seeds_keys_with_the_real_nuget_client() {
 }
 
 #[test]
+fn a_package_scoped_read_token_installs_its_packages_only() {
+    if !have_nuget() {
+        println!("skipped: the nuget binary is not installed (apt-get install nuget)");
+        return;
+    }
+    let server = start();
+    let c = Client::new(&server, "publisher");
+    for (id, version) in [
+        ("Contoso.Service.Core", "1.0.0"),
+        ("Fabrikam.Service.Framework", "1.0.0"),
+    ] {
+        let package = pack(&c.work, id, version);
+        let run = c.push(&server, "ci", &package, &server.primary);
+        assert!(run.ok, "{}", run.output);
+    }
+    let (_, contoso) = server.token(json(
+        r#"{"description":"Contoso reader","permissions":["read"],"packages":["Contoso.*"]}"#,
+    ));
+    let reader = Client::new(&server, "contoso-reader");
+    let config = reader.config(&server, "ci", "admin", &contoso);
+    let run = reader.install("ci", "Contoso.Service.Core", Some(&config));
+    assert!(run.ok, "{}", run.output);
+    assert!(
+        reader
+            .work
+            .join("installed/Contoso.Service.Core.1.0.0/content/readme.txt")
+            .exists()
+    );
+    let run = reader.install("ci", "Fabrikam.Service.Framework", Some(&config));
+    assert!(!run.ok, "{}", run.output);
+    // The whole feed's listing is a feed-wide read.
+    let run = nuget_list(&reader.home, &reader.work, "ci", Some(&config));
+    assert!(
+        !run.output.contains("Contoso.Service.Core 1.0.0"),
+        "{}",
+        run.output
+    );
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("denied: package out of scope")
+                && l.contains("Read on ci/Fabrikam.Service.Framework")),
+        "{log}"
+    );
+}
+
+#[test]
 fn malformed_uploads_get_a_400_and_leave_nothing_on_disk() {
     if !example_server::example_binary("nuget_feed").exists() {
         println!("skipped: the nuget_feed example is not built");

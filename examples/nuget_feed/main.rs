@@ -33,9 +33,10 @@ use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target};
+use feedkey::{AccountId, Action, DenyReason, Feedkey, Request, SqliteStore, Target};
 use hyper::ext::ReasonPhrase;
 
+use crate::odata::Reads;
 use crate::packages::Feed;
 use crate::shared::Caller;
 
@@ -85,7 +86,10 @@ fn base_url(headers: &HeaderMap, feed: &str) -> String {
 }
 
 /// Reads: the service document, `$metadata`, `Packages`, `Search()`,
-/// `FindPackagesById()`.
+/// `FindPackagesById()`. On a private feed a read of one package (`FindPackagesById`,
+/// `Packages(Id=…,Version=…)`) asks for read on that package and a listing for read on
+/// the feed; the service document and `$metadata`, the same for every feed, ask for read
+/// on any of its packages.
 async fn read(
     State(app): Shared,
     caller: Caller,
@@ -93,21 +97,48 @@ async fn read(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
+    let query = query.unwrap_or_default();
     let feed = feed(&app, &feed_name)?;
     if feed.private {
-        let target = Target::feed(&feed_name);
-        caller.may(&*app, Action::Read, &target).await?;
+        match odata::reads(&rest, &query) {
+            Reads::Service => may_read_some(&app, &caller, &feed_name).await?,
+            Reads::Package(id) => {
+                let target = Target::package(&feed_name, &id);
+                caller.may(&*app, Action::Read, &target).await?;
+            }
+            Reads::Feed => {
+                let target = Target::feed(&feed_name);
+                caller.may(&*app, Action::Read, &target).await?;
+            }
+        }
     }
     let base = base_url(&headers, &feed_name);
     tracing::debug!(feed = feed_name, rest, query, "read");
-    Ok(
-        match odata::answer(feed, &base, &rest, query.as_deref().unwrap_or("")) {
-            Ok((content_type, body)) => {
-                ([(header::CONTENT_TYPE, content_type)], body).into_response()
-            }
-            Err(status) => status.into_response(),
-        },
-    )
+    Ok(match odata::answer(feed, &base, &rest, &query) {
+        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(status) => status.into_response(),
+    })
+}
+
+/// May the caller read something in this feed? The service document and `$metadata`
+/// show no package, so a token with read on some of the feed's packages may read them:
+/// its refusal on the whole feed for its packages ("package out of scope") comes only
+/// after its secret, permission and feed were checked.
+async fn may_read_some(app: &App, caller: &Caller, feed_name: &str) -> Result<(), Response> {
+    let request =
+        <App as shared::Registry>::request(&caller.headers).with_client_addr(caller.peer.ip());
+    let target = Target::feed(feed_name);
+    let decision = app.keys.authorize(&request, Action::Read, &target).await;
+    if let Err(denial) = &decision
+        && *denial.reason() == DenyReason::PackageOutOfScope
+        && denial.account() == Some(&app.owner)
+    {
+        return Ok(());
+    }
+    shared::settle(app, decision, caller.peer, || {
+        format!("Read on {feed_name}/")
+    })
+    .map(drop)
 }
 
 async fn service_root(
