@@ -470,3 +470,84 @@ fn malformed_uploads_get_a_400_and_leave_nothing_on_disk() {
     let feed_dir = server.dir.path().join("data/feeds/nuget");
     assert_eq!(std::fs::read_dir(feed_dir).unwrap().count(), 0);
 }
+
+/// Sends `head` (a request line and headers, without the blank line) and `body`, then
+/// reads the answer's status line and body. Only what is given is sent: a
+/// `Content-Length` larger than `body` leaves the rest of the upload unsent.
+fn raw(server: &Server, head: &str, body: &[u8]) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    // A server still waiting for the body never answers: the read times out.
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, body.to_owned())
+}
+
+#[test]
+fn an_unproven_push_is_refused_before_its_body_is_read() {
+    if !example_server::example_binary("nuget_feed").exists() {
+        println!("skipped: the nuget_feed example is not built");
+        return;
+    }
+    let server = start();
+    for key in ["", "X-NuGet-ApiKey: fk_not-a-key\r\n"] {
+        let head = format!(
+            "PUT /F/nuget/api/v2/package HTTP/1.1\r\n{key}Content-Type: application/octet-stream\r\nContent-Length: {}",
+            60 * 1024 * 1024
+        );
+        // 64 KiB of a 60 MiB upload: the answer comes without the rest.
+        let (status, body) = raw(&server, head.trim_end(), &[0u8; 64 * 1024]);
+        assert_eq!(status, format!("HTTP/1.1 403 {BAD_KEY}"), "{body}");
+        assert_eq!(body, BAD_KEY);
+    }
+}
+
+#[test]
+fn an_unknown_feed_answers_a_caller_not_proven_as_a_private_one_does() {
+    if !example_server::example_binary("nuget_feed").exists() {
+        println!("skipped: the nuget_feed example is not built");
+        return;
+    }
+    let server = start();
+    let bad_key = "X-NuGet-ApiKey: fk_not-a-key";
+    let basic = "Authorization: Basic YWRtaW46bm90IHRoZSBwYXNzd29yZA=="; // admin:not the password
+    for (method, path, credential) in [
+        ("GET", "api/v2/Packages()", ""),
+        ("GET", "api/v2/Packages()", basic),
+        ("GET", "api/v2/", ""),
+        ("GET", "api/v2/FindPackagesById()?id='A'", ""),
+        ("GET", "api/v2/package/A/1.0.0", basic),
+        ("PUT", "api/v2/package", bad_key),
+        ("DELETE", "api/v2/package/A/1.0.0", bad_key),
+        ("DELETE", "api/v2/package/A/1.0.0", ""),
+    ] {
+        let answer = |feed: &str| {
+            let head =
+                format!("{method} /F/{feed}/{path} HTTP/1.1\r\n{credential}\r\nContent-Length: 0");
+            raw(&server, &head.replace("\r\n\r\n", "\r\n"), b"")
+        };
+        let (known, unknown) = (answer("ci"), answer("no-such-feed"));
+        assert_eq!(known, unknown, "{method} {path} {credential}");
+        assert!(
+            known.0.contains(" 401 ") || known.0.contains(" 403 "),
+            "{method} {path}: {known:?}"
+        );
+    }
+    // A proven caller learns that the feed does not exist.
+    let head = format!(
+        "GET /F/no-such-feed/api/v2/Packages() HTTP/1.1\r\nX-NuGet-ApiKey: {}",
+        server.primary
+    );
+    let (status, _) = raw(&server, &head, b"");
+    assert!(status.contains(" 404 "), "{status}");
+}

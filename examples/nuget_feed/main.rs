@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -89,7 +89,8 @@ fn base_url(headers: &HeaderMap, feed: &str) -> String {
 /// `FindPackagesById()`. On a private feed a read of one package (`FindPackagesById`,
 /// `Packages(Id=…,Version=…)`) asks for read on that package and a listing for read on
 /// the feed; the service document and `$metadata`, the same for every feed, ask for read
-/// on any of its packages.
+/// on any of its packages. A feed that does not exist is asked the same as a private one,
+/// so a caller not proven cannot tell the two apart; only a proven caller hears 404.
 async fn read(
     State(app): Shared,
     caller: Caller,
@@ -98,8 +99,7 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     let query = query.unwrap_or_default();
-    let feed = feed(&app, &feed_name)?;
-    if feed.private {
+    if app.feeds.get(&feed_name).is_none_or(|f| f.private) {
         match odata::reads(&rest, &query) {
             Reads::Service => may_read_some(&app, &caller, &feed_name).await?,
             Reads::Package(id) => {
@@ -112,6 +112,7 @@ async fn read(
             }
         }
     }
+    let feed = feed(&app, &feed_name)?;
     let base = base_url(&headers, &feed_name);
     tracing::debug!(feed = feed_name, rest, query, "read");
     Ok(match odata::answer(feed, &base, &rest, &query) {
@@ -158,17 +159,17 @@ async fn service_root(
     .await
 }
 
-/// `GET /F/{feed}/api/v2/package/{id}/{version}`: the .nupkg.
+/// `GET /F/{feed}/api/v2/package/{id}/{version}`: the .nupkg, a read of that package.
 async fn download(
     State(app): Shared,
     caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
 ) -> Result<Response, Response> {
-    let feed = feed(&app, &feed_name)?;
-    if feed.private {
+    if app.feeds.get(&feed_name).is_none_or(|f| f.private) {
         let target = Target::package(&feed_name, &id);
         caller.may(&*app, Action::Read, &target).await?;
     }
+    let feed = feed(&app, &feed_name)?;
     Ok(match feed.read_package(&id, &version) {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/zip")], bytes).into_response(),
         Err(e) => e.into_response(),
@@ -194,14 +195,21 @@ fn refuse_write(refusal: Response) -> Response {
 }
 
 /// `PUT /F/{feed}/api/v2/package`: push, as multipart/form-data with the .nupkg.
+///
+/// The caller is proven from the headers before the feed is looked up or a byte of the
+/// body is read; the package's own scope is checked once its id is known.
 async fn push(
     State(app): Shared,
     caller: Caller,
     UrlPath(feed_name): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<Response, Response> {
+    caller.identified(&*app).await.map_err(refuse_write)?;
     let feed = feed(&app, &feed_name)?;
+    let headers = request.headers().clone();
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
     let upload = packages::upload(&headers, &body).and_then(|p| Ok((p, packages::inspect(p)?)));
     let (package, meta) = match upload {
         Ok(m) => m,
@@ -239,12 +247,12 @@ async fn unlist(
     caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
 ) -> Result<Response, Response> {
-    let feed = feed(&app, &feed_name)?;
     let target = Target::package(&feed_name, &id);
     caller
         .may(&*app, Action::Unlist, &target)
         .await
         .map_err(refuse_write)?;
+    let feed = feed(&app, &feed_name)?;
     Ok(match feed.unlist(&id, &version) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
