@@ -134,21 +134,11 @@ impl Client {
         )
     }
 
-    /// `nuget delete`. Mono's client now and then fails with "Error writing headers"
-    /// before the server has seen the request (about one run in six; the cause is still
-    /// to be found, see the issue on the NuGet example): that transport failure, and
-    /// only that one, is tried again, at most three times in all.
+    /// `nuget delete`.
     fn delete(&self, server: &Server, feed: &str, id: &str, version: &str, key: &str) -> Run {
         let source = server.push_source(feed);
         let args = ["delete", id, version, "-Source", &source, "-ApiKey", key];
-        let mut run = nuget(&self.home, &self.work, &args);
-        for _ in 1..3 {
-            if run.ok || !run.output.contains("Error writing headers") {
-                break;
-            }
-            run = nuget(&self.home, &self.work, &args);
-        }
-        run
+        nuget(&self.home, &self.work, &args)
     }
 
     /// A config file naming `feed` with Basic credentials.
