@@ -29,12 +29,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target};
+use feedkey::{AccountId, Action, DenyReason, Feedkey, Request, SqliteStore, Target};
+use hyper::ext::ReasonPhrase;
 
+use crate::odata::Reads;
 use crate::packages::Feed;
 use crate::shared::Caller;
 
@@ -88,7 +90,11 @@ fn base_url(headers: &HeaderMap, feed: &str) -> String {
 }
 
 /// Reads: the service document, `$metadata`, `Packages`, `Search()`,
-/// `FindPackagesById()`.
+/// `FindPackagesById()`. On a private feed a read of one package (`FindPackagesById`,
+/// `Packages(Id=…,Version=…)`) asks for read on that package and a listing for read on
+/// the feed; the service document and `$metadata`, the same for every feed, ask for read
+/// on any of its packages. A feed that does not exist is asked the same as a private one,
+/// so a caller not proven cannot tell the two apart; only a proven caller hears 404.
 async fn read(
     State(app): Shared,
     caller: Caller,
@@ -96,21 +102,48 @@ async fn read(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let feed = feed(&app, &feed_name)?;
-    if feed.private {
-        let target = Target::feed(&feed_name);
-        caller.may(&*app, Action::Read, &target).await?;
+    let query = query.unwrap_or_default();
+    if app.feeds.get(&feed_name).is_none_or(|f| f.private) {
+        match odata::reads(&rest, &query) {
+            Reads::Service => may_read_some(&app, &caller, &feed_name).await?,
+            Reads::Package(id) => {
+                let target = Target::package(&feed_name, &id);
+                caller.may(&*app, Action::Read, &target).await?;
+            }
+            Reads::Feed => {
+                let target = Target::feed(&feed_name);
+                caller.may(&*app, Action::Read, &target).await?;
+            }
+        }
     }
+    let feed = feed(&app, &feed_name)?;
     let base = base_url(&headers, &feed_name);
     tracing::debug!(feed = feed_name, rest, query, "read");
-    Ok(
-        match odata::answer(feed, &base, &rest, query.as_deref().unwrap_or("")) {
-            Ok((content_type, body)) => {
-                ([(header::CONTENT_TYPE, content_type)], body).into_response()
-            }
-            Err(status) => status.into_response(),
-        },
-    )
+    Ok(match odata::answer(feed, &base, &rest, &query) {
+        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(status) => status.into_response(),
+    })
+}
+
+/// May the caller read something in this feed? The service document and `$metadata`
+/// show no package, so a token with read on some of the feed's packages may read them:
+/// its refusal on the whole feed for its packages ("package out of scope") comes only
+/// after its secret, permission and feed were checked.
+async fn may_read_some(app: &App, caller: &Caller, feed_name: &str) -> Result<(), Response> {
+    let request =
+        <App as shared::Registry>::request(&caller.headers).with_client_addr(caller.peer.ip());
+    let target = Target::feed(feed_name);
+    let decision = app.keys.authorize(&request, Action::Read, &target).await;
+    if let Err(denial) = &decision
+        && *denial.reason() == DenyReason::PackageOutOfScope
+        && denial.account() == Some(&app.owner)
+    {
+        return Ok(());
+    }
+    shared::settle(app, decision, caller.peer, || {
+        format!("Read on {feed_name}/")
+    })
+    .map(drop)
 }
 
 async fn service_root(
@@ -130,32 +163,57 @@ async fn service_root(
     .await
 }
 
-/// `GET /F/{feed}/api/v2/package/{id}/{version}`: the .nupkg.
+/// `GET /F/{feed}/api/v2/package/{id}/{version}`: the .nupkg, a read of that package.
 async fn download(
     State(app): Shared,
     caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
 ) -> Result<Response, Response> {
-    let feed = feed(&app, &feed_name)?;
-    if feed.private {
+    if app.feeds.get(&feed_name).is_none_or(|f| f.private) {
         let target = Target::package(&feed_name, &id);
         caller.may(&*app, Action::Read, &target).await?;
     }
+    let feed = feed(&app, &feed_name)?;
     Ok(match feed.read_package(&id, &version) {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/zip")], bytes).into_response(),
         Err(e) => e.into_response(),
     })
 }
 
+/// What nuget.org says to a push or delete its key may not make; NuGet 2.8 prints the
+/// status line's reason phrase, so it is both the reason phrase and the body.
+const BAD_KEY: &str = "The specified API key is invalid, has expired, or does not have permission to access the specified package";
+
+/// A refused push or delete, as nuget.org answers it: 403 with [`BAD_KEY`], whatever the
+/// reason (a dead key too: a 401 would have the client ask for a user name). An outage
+/// stays a 503.
+fn refuse_write(refusal: Response) -> Response {
+    if refusal.status() == StatusCode::SERVICE_UNAVAILABLE {
+        return refusal;
+    }
+    let mut response = (StatusCode::FORBIDDEN, BAD_KEY).into_response();
+    response
+        .extensions_mut()
+        .insert(ReasonPhrase::from_static(BAD_KEY.as_bytes()));
+    response
+}
+
 /// `PUT /F/{feed}/api/v2/package`: push, as multipart/form-data with the .nupkg.
+///
+/// The caller is proven from the headers before the feed is looked up or a byte of the
+/// body is read; the package's own scope is checked once its id is known.
 async fn push(
     State(app): Shared,
     caller: Caller,
     UrlPath(feed_name): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<Response, Response> {
+    caller.identified(&*app).await.map_err(refuse_write)?;
     let feed = feed(&app, &feed_name)?;
+    let headers = request.headers().clone();
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
     let upload = packages::upload(&headers, &body).and_then(|p| Ok((p, packages::inspect(p)?)));
     let (package, meta) = match upload {
         Ok(m) => m,
@@ -169,7 +227,10 @@ async fn push(
     } else {
         Target::new_package(&feed_name, &meta.id)
     };
-    caller.may(&*app, Action::Push, &target).await?;
+    caller
+        .may(&*app, Action::Push, &target)
+        .await
+        .map_err(refuse_write)?;
     Ok(match feed.store_package(&meta, package) {
         Ok(()) => {
             tracing::info!(
@@ -190,9 +251,12 @@ async fn unlist(
     caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
 ) -> Result<Response, Response> {
-    let feed = feed(&app, &feed_name)?;
     let target = Target::package(&feed_name, &id);
-    caller.may(&*app, Action::Unlist, &target).await?;
+    caller
+        .may(&*app, Action::Unlist, &target)
+        .await
+        .map_err(refuse_write)?;
+    let feed = feed(&app, &feed_name)?;
     Ok(match feed.unlist(&id, &version) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),

@@ -90,6 +90,36 @@ pub fn answer(
     Ok((ATOM, feed_document(base, &page)))
 }
 
+/// What a read shows, and so what the caller must be allowed to read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// The service document or `$metadata`: the same for every feed, no package in it.
+    Service,
+    /// One package: `FindPackagesById()?id='X'` and `Packages(Id='X',Version='Y')`.
+    Package(String),
+    /// The feed's listing: `Packages()`, `Search()`, anything else.
+    Feed,
+}
+
+/// What a read of `rest` (the path after `/api/v2/`) with `query` shows.
+pub fn reads(rest: &str, query: &str) -> Reads {
+    let resource = rest.strip_suffix("/$count").unwrap_or(rest);
+    let id = match resource {
+        "" | "$metadata" => return Reads::Service,
+        "FindPackagesById" | "FindPackagesById()" => parse_query(query)
+            .get("id")
+            .map(|id| unquote(id).to_owned()),
+        other => other
+            .strip_prefix("Packages(")
+            .and_then(|k| k.strip_suffix(')'))
+            .and_then(|key| parse_key(key).remove("Id")),
+    };
+    match id {
+        Some(id) if !id.is_empty() => Reads::Package(id),
+        _ => Reads::Feed,
+    }
+}
+
 /// A package with the flags the feed computes.
 struct Entry<'a> {
     meta: &'a PackageMeta,
@@ -291,3 +321,33 @@ const METADATA: &str = r#"<?xml version="1.0" encoding="utf-8"?>
     </Schema>
   </edmx:DataServices>
 </edmx:Edmx>"#;
+
+#[cfg(test)]
+mod tests {
+    use super::{Reads, reads};
+
+    #[test]
+    fn a_read_shows_the_service_one_package_or_the_feed() {
+        let package = |id: &str| Reads::Package(id.to_owned());
+        for (rest, query, expected) in [
+            (
+                "FindPackagesById()",
+                "id='Contoso.Service.Core'",
+                package("Contoso.Service.Core"),
+            ),
+            ("FindPackagesById", "id=%27A.B%27&$skip=0", package("A.B")),
+            ("FindPackagesById()/$count", "id='A.B'", package("A.B")),
+            ("Packages(Id='A.B',Version='1.0.0')", "", package("A.B")),
+            ("FindPackagesById()", "", Reads::Feed),
+            ("FindPackagesById()", "id=''", Reads::Feed),
+            ("Packages(Version='1.0.0')", "", Reads::Feed),
+            ("Packages()", "$filter=IsLatestVersion", Reads::Feed),
+            ("Packages", "", Reads::Feed),
+            ("Search()", "searchTerm='Contoso'", Reads::Feed),
+            ("", "", Reads::Service),
+            ("$metadata", "", Reads::Service),
+        ] {
+            assert_eq!(reads(rest, query), expected, "{rest}?{query}");
+        }
+    }
+}
