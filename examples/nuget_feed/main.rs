@@ -131,7 +131,7 @@ async fn read(
 /// after its secret, permission and feed were checked.
 async fn may_read_some(app: &App, caller: &Caller, feed_name: &str) -> Result<(), Response> {
     let request =
-        <App as shared::Registry>::request(&caller.headers).with_client_addr(caller.peer.ip());
+        <App as shared::Registry>::request(&caller.headers).with_client_addr(caller.client);
     let target = Target::feed(feed_name);
     let decision = app.keys.authorize(&request, Action::Read, &target).await;
     if let Err(denial) = &decision
@@ -140,7 +140,7 @@ async fn may_read_some(app: &App, caller: &Caller, feed_name: &str) -> Result<()
     {
         return Ok(());
     }
-    shared::settle(app, decision, caller.peer, || {
+    shared::settle(app, decision, caller.client, || {
         format!("Read on {feed_name}/")
     })
     .map(drop)
