@@ -315,21 +315,16 @@ mod tests {
     }
 
     fn token(n: u8, owner: &str) -> TokenRecord {
-        TokenRecord {
-            id: id(n),
-            account: account_id(owner),
-            kind: TokenKind::Scoped,
-            description: format!("token {n}"),
-            scope: Scope::read_only(),
-            secret_hash: hash(&id(n), n),
-            created_at: T0,
-            expires_at: None,
-            revoked_at: None,
-            parent: None,
-            parent_secret_set_at: None,
-            retired: Vec::new(),
-            revision: 1,
-        }
+        let mut record = TokenRecord::new(
+            id(n),
+            account_id(owner),
+            TokenKind::Scoped,
+            Scope::read_only(),
+            hash(&id(n), n),
+            T0,
+        );
+        record.description = format!("token {n}");
+        record
     }
 
     /// A store with the accounts "alice" (primary key `id(1)`) and "bob" (`id(2)`).

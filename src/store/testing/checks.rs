@@ -623,12 +623,7 @@ pub async fn a_store_refuses_keys_it_was_never_used_with<B: Backend>(backend: &B
 /// that another server (or the next start) sees them at once, not after the store's
 /// flush interval.
 pub async fn a_flush_writes_the_held_back_last_uses<B: Backend>(backend: &B) {
-    let first = Arc::new(backend.store().await);
-    let keys = Feedkey::builder(Arc::clone(&first), key(1))
-        .build()
-        .unwrap();
-    let alice = AccountId::new("alice").unwrap();
-    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let (keys, _, alice) = feedkey_on(backend).await;
     let t = keys
         .issue(&alice, NewToken::new("ci", ci_scope()))
         .await
@@ -638,14 +633,13 @@ pub async fn a_flush_writes_the_held_back_last_uses<B: Backend>(backend: &B) {
         .unwrap();
     keys.flush().await.unwrap();
     // The next server on the same storage (the same store where nothing persists).
-    let next = if backend.persistent() {
-        Arc::new(backend.store().await)
+    let stored = if backend.persistent() {
+        backend.store().await.token(&t.token.id()).await
     } else {
-        first
+        keys.store().token(&t.token.id()).await
     };
-    let stored = next.token(&t.token.id()).await.unwrap().unwrap();
     assert!(
-        stored.last_used_at.is_some(),
+        stored.unwrap().unwrap().last_used_at.is_some(),
         "the use was not written by the flush"
     );
 }
