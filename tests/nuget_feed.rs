@@ -8,23 +8,17 @@
 
 #[path = "common/example_server.rs"]
 mod example_server;
+#[path = "common/nuget_client.rs"]
+mod nuget_client;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use example_server::{Run, Server, run};
+use example_server::Server;
+use nuget_client::{Client, Feeds as _, have_nuget, nuget_list, pack};
 
 /// What nuget.org answers, as the reason phrase and the body, to a push or delete its key
 /// may not make.
 const BAD_KEY: &str = "The specified API key is invalid, has expired, or does not have permission to access the specified package";
-
-/// Whether `nuget` is on the PATH. (Running it to find out would not do: without a
-/// terminal, mono's console width is zero and `nuget help` prints for ever.)
-fn have_nuget() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nuget").is_file()))
-}
 
 fn start() -> Server {
     let server = Server::start(
@@ -45,153 +39,6 @@ fn start() -> Server {
     );
     assert!(server.primary.starts_with("fk_"));
     server
-}
-
-trait Feeds {
-    fn feed(&self, feed: &str) -> String;
-    fn push_source(&self, feed: &str) -> String;
-}
-
-impl Feeds for Server {
-    fn feed(&self, feed: &str) -> String {
-        format!("{}/F/{feed}/api/v2", self.url)
-    }
-
-    fn push_source(&self, feed: &str) -> String {
-        format!("{}/F/{feed}/api/v2/package", self.url)
-    }
-}
-
-/// Runs the real client in `cwd` with a private HOME, bounded in time.
-fn nuget(home: &Path, cwd: &Path, args: &[&str]) -> Run {
-    let mut command = Command::new("nuget");
-    command
-        .args(args)
-        .arg("-NonInteractive")
-        .current_dir(cwd)
-        .env("HOME", home);
-    run(command, 120)
-}
-
-/// `nuget list` under a pseudo-terminal with a width: without one, mono's console reports
-/// a width of zero and the client prints blank lines for ever.
-fn nuget_list(home: &Path, cwd: &Path, source: &str, config: Option<&Path>) -> Run {
-    let mut cmd = format!("stty cols 200; nuget list -Source '{source}' -NonInteractive");
-    if let Some(config) = config {
-        cmd.push_str(&format!(" -ConfigFile '{}'", config.display()));
-    }
-    let mut command = Command::new("script");
-    command
-        .arg("-qec")
-        .arg(cmd)
-        .arg("/dev/null")
-        .current_dir(cwd)
-        .env("HOME", home);
-    run(command, 120)
-}
-
-/// Packs `id` `version` into `dir`; returns the file name.
-fn pack(dir: &Path, id: &str, version: &str) -> String {
-    std::fs::write(dir.join("readme.txt"), format!("{id} {version}")).unwrap();
-    let nuspec = format!(
-        r#"<?xml version="1.0"?>
-<package><metadata><id>{id}</id><version>{version}</version><authors>Tests</authors><description>{id} for tests</description></metadata>
-<files><file src="readme.txt" target="content" /></files></package>"#
-    );
-    let name = format!("{id}.{version}.nuspec");
-    std::fs::write(dir.join(&name), nuspec).unwrap();
-    let run = nuget(dir, dir, &["pack", &name, "-OutputDirectory", "."]);
-    assert!(run.ok, "pack: {}", run.output);
-    format!("{id}.{version}.nupkg")
-}
-
-struct Client {
-    home: PathBuf,
-    work: PathBuf,
-}
-
-impl Client {
-    fn new(server: &Server, name: &str) -> Self {
-        let home = server.dir.path().join(format!("home-{name}"));
-        let work = server.dir.path().join(format!("work-{name}"));
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::create_dir_all(&work).unwrap();
-        Self { home, work }
-    }
-
-    fn push(&self, server: &Server, feed: &str, package: &str, key: &str) -> Run {
-        nuget(
-            &self.home,
-            &self.work,
-            &[
-                "push",
-                package,
-                "-Source",
-                &server.push_source(feed),
-                "-ApiKey",
-                key,
-            ],
-        )
-    }
-
-    /// `nuget delete`.
-    fn delete(&self, server: &Server, feed: &str, id: &str, version: &str, key: &str) -> Run {
-        let source = server.push_source(feed);
-        let args = ["delete", id, version, "-Source", &source, "-ApiKey", key];
-        nuget(&self.home, &self.work, &args)
-    }
-
-    /// A config file naming `feed` with Basic credentials.
-    fn config(&self, server: &Server, feed: &str, user: &str, password: &str) -> PathBuf {
-        let config = self.work.join(format!("{feed}-{}.config", password.len()));
-        std::fs::write(
-            &config,
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><configuration></configuration>",
-        )
-        .unwrap();
-        let run = nuget(
-            &self.home,
-            &self.work,
-            &[
-                "sources",
-                "add",
-                "-Name",
-                feed,
-                "-Source",
-                &server.feed(feed),
-                "-UserName",
-                user,
-                "-Password",
-                password,
-                "-StorePasswordInClearText",
-                "-ConfigFile",
-                config.to_str().unwrap(),
-            ],
-        );
-        assert!(run.ok, "sources add: {}", run.output);
-        config
-    }
-
-    fn install(&self, feed_or_source: &str, id: &str, config: Option<&Path>) -> Run {
-        let out = self.work.join("installed");
-        let _ = std::fs::remove_dir_all(&out);
-        let mut args = vec![
-            "install",
-            id,
-            "-Source",
-            feed_or_source,
-            "-OutputDirectory",
-            out.to_str().unwrap(),
-            "-NoCache",
-        ];
-        let config_arg;
-        if let Some(config) = config {
-            config_arg = config.to_str().unwrap().to_owned();
-            args.push("-ConfigFile");
-            args.push(&config_arg);
-        }
-        nuget(&self.home, &self.work, &args)
-    }
 }
 
 fn json(v: &str) -> serde_json::Value {

@@ -22,7 +22,7 @@ impl Caller {
             // No read: the push decision (and its reason, if it too is a denial) stands.
             decision = app.keys().authorize(&request, Action::Push, target).await;
         }
-        shared::settle(app, decision, self.client, || {
+        shared::settle(app, decision, self.client, Some(target.feed_name()), || {
             format!(
                 "Read or Push index of {}",
                 target.package_id().unwrap_or("")

@@ -82,13 +82,14 @@ impl<S: TokenStore + 'static> Registry for App<S> {
         &self.keys
     }
 
-    fn owner(&self) -> &AccountId {
-        &self.owner
+    /// One account owns the registry and its one feed.
+    fn owns(&self, account: &AccountId, _feed: Option<&str>) -> bool {
+        *account == self.owner
     }
 
     /// The registry's one feed is its name.
-    fn has_feed(&self, name: &str) -> bool {
-        name == self.name
+    fn has_feed(&self, account: &AccountId, name: &str) -> bool {
+        self.owns(account, None) && name == self.name
     }
 
     /// cargo sends the token as it is in `Authorization`.
@@ -310,7 +311,7 @@ async fn serve<S: TokenStore + 'static>(
         .audit(shared::Audit)
         .build()?;
     let owner = AccountId::new("admin")?;
-    let primary = shared::first_start(&keys, &owner).await?;
+    let primary = shared::first_start(&keys, &owner, args.listen.regenerate_primary).await?;
     let app = Arc::new(App {
         keys,
         owner,
@@ -323,7 +324,9 @@ async fn serve<S: TokenStore + 'static>(
     println!("index: sparse+http://{addr}/index/");
     match primary {
         Some(p) => println!("primary key (shown once): {}", p.token.expose_secret()),
-        None => println!("primary key: unchanged (regenerate it through feedkey if lost)"),
+        None => {
+            println!("primary key: unchanged (if lost: restart once with --regenerate-primary)")
+        }
     }
     axum::serve(
         listener,

@@ -1,31 +1,44 @@
-//! A MyGet-style multi-feed NuGet server guarded by feedkey, for the real NuGet client.
+//! A MyGet-style NuGet registry guarded by feedkey: accounts, feeds per account, the
+//! access tokens page, and the NuGet v2 protocol for the real NuGet client.
 //!
 //! ```sh
-//! cargo run --example nuget_feed --features sqlite,http,tracing -- \
-//!     --data ./nuget-data --feed ci --feed release --private release
+//! cargo run --example nuget_feed --features sqlite,http,tracing -- --data ./nuget-data
 //! ```
 //!
-//! It prints its URL and, on first start, the primary key (shown once). Feeds live under
-//! `/F/{feed}/api/v2` (read: the NuGet v2 OData endpoints) and `/F/{feed}/api/v2/package`
-//! (push with PUT, unlist with DELETE). A private feed answers anonymous reads with a
-//! Basic challenge; a token stands in for the password. Tokens are managed at `/api/tokens`
-//! with the primary key.
+//! Open the URL it prints: sign up, create a feed, create a token scoped to your
+//! packages, and push with it. Feeds live under `/F/{feed}/api/v2` (reads: the NuGet v2
+//! OData endpoints) and `/F/{feed}/api/v2/package` (push with PUT, unlist with DELETE).
+//! A private feed answers anonymous reads with a Basic challenge; a token stands in for
+//! the password. Only the feed's owner's tokens act on it.
+//!
+//! On first start it also makes the operator's account, `admin`, which owns the feeds
+//! given with `--feed` (default `main`), and prints its primary key once. Tokens are
+//! managed on the web pages, or as JSON at `/api/tokens` with an account's primary key
+//! (docs/http-api.md).
 //!
 //! Every feedkey decision is made in one place: handlers take a [`shared::Caller`] (an
 //! axum extractor) and ask it, and it calls [`shared::guard`].
 
 // Handlers answer with a `Response` on every path; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
+// A binary: its `pub` items are shared between its modules, not an API with an errors
+// section to read.
+#![allow(clippy::missing_errors_doc)]
 
+mod mail;
 mod odata;
 mod packages;
+mod sessions;
 #[path = "../shared/mod.rs"]
 mod shared;
+mod site;
+mod web;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration as StdDuration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -33,19 +46,125 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Path as UrlPath, RawQuery, St
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use feedkey::{AccountId, Action, DenyReason, Feedkey, Request, SqliteStore, Target};
+use feedkey::{AccountId, Action, DenyReason, FeedName, Feedkey, Request, SqliteStore, Target};
 use hyper::ext::ReasonPhrase;
+use tower_sessions::SessionManagerLayer;
+use tower_sessions::cookie::SameSite;
 
 use crate::odata::Reads;
 use crate::packages::Feed;
 use crate::shared::Caller;
+use crate::site::Site;
 
 /// Everything a handler needs.
 pub struct App {
     keys: Feedkey<SqliteStore>,
-    /// The one account that owns every feed here.
-    owner: AccountId,
-    feeds: HashMap<String, Feed>,
+    /// Users, feed owners, sessions, reset links, warnings sent.
+    site: Arc<Site>,
+    /// Where feeds keep their packages.
+    data: PathBuf,
+    /// Every feed, by name.
+    feeds: RwLock<HashMap<String, Arc<Feed>>>,
+    pages: web::Pages,
+    flashes: web::Flashes,
+    limits: web::Limits,
+    mail: Option<mail::Mailer>,
+    /// The registry's address as its users reach it, for links in mail.
+    public_url: String,
+}
+
+/// Why a feed was not made.
+pub enum FeedError {
+    /// The name is not one a feed may have.
+    Invalid(String),
+    /// Someone has a feed of that name.
+    Taken,
+    /// The site database or the disk failed.
+    Failed(String),
+}
+
+/// The names a feed may have: lowercase letters, digits, `.`, `-` and `_`, starting with
+/// a letter or digit, at most 64 (a URL segment that needs no escaping).
+fn valid_feed_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !ok {
+        return Err(format!(
+            "A feed name has 1 to 64 lowercase letters, digits, '.', '-' or '_', and starts with a letter or digit; {name:?} does not."
+        ));
+    }
+    FeedName::new(name).map(drop).map_err(|e| e.to_string())
+}
+
+impl App {
+    fn feed(&self, name: &str) -> Option<Arc<Feed>> {
+        self.feeds
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Every feed as (name, owner, private), by name.
+    pub fn feed_rows(&self) -> Vec<(String, String, bool)> {
+        let feeds = self
+            .feeds
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rows: Vec<_> = feeds
+            .iter()
+            .map(|(name, f)| (name.clone(), f.owner.as_str().to_owned(), f.private))
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// Whether `account` owns the feed `name`.
+    pub fn owns_feed(&self, account: &AccountId, name: &str) -> bool {
+        self.feed(name).is_some_and(|f| f.owner == *account)
+    }
+
+    /// The names of the account's feeds.
+    pub fn feeds_of(&self, account: &AccountId) -> Vec<String> {
+        self.feed_rows()
+            .into_iter()
+            .filter(|(_, owner, _)| owner == account.as_str())
+            .map(|(name, _, _)| name)
+            .collect()
+    }
+
+    /// The package ids in the account's feeds, for the token form's tick list.
+    pub fn package_ids_of(&self, account: &AccountId) -> Vec<String> {
+        let mut ids = BTreeSet::new();
+        for name in self.feeds_of(account) {
+            if let Some(feed) = self.feed(&name) {
+                ids.extend(feed.all().into_iter().map(|p| p.id));
+            }
+        }
+        ids.into_iter().collect()
+    }
+
+    /// Makes a feed for `owner`: recorded in the site database, then served.
+    pub fn add_feed(&self, name: &str, owner: &AccountId, private: bool) -> Result<(), FeedError> {
+        valid_feed_name(name).map_err(FeedError::Invalid)?;
+        let added = self
+            .site
+            .add_feed(name, owner.as_str(), private)
+            .map_err(|e| FeedError::Failed(e.to_string()))?;
+        if !added {
+            return Err(FeedError::Taken);
+        }
+        let feed = Feed::open(&self.data, name, owner.clone(), private)
+            .map_err(|e| FeedError::Failed(e.to_string()))?;
+        self.feeds
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), Arc::new(feed));
+        Ok(())
+    }
 }
 
 impl shared::Registry for App {
@@ -56,12 +175,16 @@ impl shared::Registry for App {
         &self.keys
     }
 
-    fn owner(&self) -> &AccountId {
-        &self.owner
+    /// A feed's own account, and no other, acts on it; any account of the registry may
+    /// prove itself (`None`). A feed that does not exist is no one else's: a proven
+    /// caller then hears 404 from the handler, while one not proven hears what a private
+    /// feed answers.
+    fn owns(&self, account: &AccountId, feed: Option<&str>) -> bool {
+        feed.is_none_or(|name| self.feed(name).is_none_or(|f| f.owner == *account))
     }
 
-    fn has_feed(&self, name: &str) -> bool {
-        self.feeds.contains_key(name)
+    fn has_feed(&self, account: &AccountId, name: &str) -> bool {
+        self.owns_feed(account, name)
     }
 
     /// The NuGet client sends `X-NuGet-ApiKey` to push and Basic auth to read.
@@ -75,18 +198,22 @@ type Shared = State<Arc<App>>;
 /// The largest package accepted.
 const MAX_PACKAGE_BYTES: usize = 64 * 1024 * 1024;
 
-fn feed<'a>(app: &'a App, name: &str) -> Result<&'a Feed, Response> {
-    app.feeds
-        .get(name)
+fn feed(app: &App, name: &str) -> Result<Arc<Feed>, Response> {
+    app.feed(name)
         .ok_or_else(|| (StatusCode::NOT_FOUND, "no such feed").into_response())
 }
 
-fn base_url(headers: &HeaderMap, feed: &str) -> String {
+/// The site's address as this request reached it.
+pub fn site_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    format!("http://{host}/F/{feed}/api/v2")
+    format!("http://{host}")
+}
+
+fn base_url(headers: &HeaderMap, feed: &str) -> String {
+    format!("{}/F/{feed}/api/v2", site_url(headers))
 }
 
 /// Reads: the service document, `$metadata`, `Packages`, `Search()`,
@@ -103,7 +230,7 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     let query = query.unwrap_or_default();
-    if app.feeds.get(&feed_name).is_none_or(|f| f.private) {
+    if app.feed(&feed_name).is_none_or(|f| f.private) {
         match odata::reads(&rest, &query) {
             Reads::Service => may_read_some(&app, &caller, &feed_name).await?,
             Reads::Package(id) => {
@@ -119,7 +246,7 @@ async fn read(
     let feed = feed(&app, &feed_name)?;
     let base = base_url(&headers, &feed_name);
     tracing::debug!(feed = feed_name, rest, query, "read");
-    Ok(match odata::answer(feed, &base, &rest, &query) {
+    Ok(match odata::answer(&feed, &base, &rest, &query) {
         Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(status) => status.into_response(),
     })
@@ -136,11 +263,13 @@ async fn may_read_some(app: &App, caller: &Caller, feed_name: &str) -> Result<()
     let decision = app.keys.authorize(&request, Action::Read, &target).await;
     if let Err(denial) = &decision
         && *denial.reason() == DenyReason::PackageOutOfScope
-        && denial.account() == Some(&app.owner)
+        && denial
+            .account()
+            .is_some_and(|account| app.owns_feed(account, feed_name))
     {
         return Ok(());
     }
-    shared::settle(app, decision, caller.client, || {
+    shared::settle(app, decision, caller.client, Some(feed_name), || {
         format!("Read on {feed_name}/")
     })
     .map(drop)
@@ -169,7 +298,7 @@ async fn download(
     caller: Caller,
     UrlPath((feed_name, id, version)): UrlPath<(String, String, String)>,
 ) -> Result<Response, Response> {
-    if app.feeds.get(&feed_name).is_none_or(|f| f.private) {
+    if app.feed(&feed_name).is_none_or(|f| f.private) {
         let target = Target::package(&feed_name, &id);
         caller.may(&*app, Action::Read, &target).await?;
     }
@@ -201,15 +330,20 @@ fn refuse_write(refusal: Response) -> Response {
 /// `PUT /F/{feed}/api/v2/package`: push, as multipart/form-data with the .nupkg.
 ///
 /// The caller is proven from the headers before the feed is looked up or a byte of the
-/// body is read; the package's own scope is checked once its id is known.
+/// body is read; a feed it does not own gets the same refusal as a feed that does not
+/// exist; the package's own scope is checked once its id is known.
 async fn push(
     State(app): Shared,
     caller: Caller,
     UrlPath(feed_name): UrlPath<String>,
     request: axum::extract::Request,
 ) -> Result<Response, Response> {
-    caller.identified(&*app).await.map_err(refuse_write)?;
+    let grant = caller.identified(&*app).await.map_err(refuse_write)?;
     let feed = feed(&app, &feed_name)?;
+    if feed.owner != *grant.account() {
+        tracing::warn!(account = %grant.account(), feed = feed_name, "push refused: not the feed's owner");
+        return Err(refuse_write(StatusCode::FORBIDDEN.into_response()));
+    }
     let headers = request.headers().clone();
     let body = Bytes::from_request(request, &())
         .await
@@ -268,21 +402,58 @@ async fn push_probe() -> StatusCode {
     StatusCode::OK
 }
 
-/// A MyGet-style multi-feed NuGet server whose tokens feedkey checks.
+/// A MyGet-style NuGet registry whose tokens feedkey checks: accounts, feeds, the access
+/// tokens page, and the NuGet v2 protocol.
 #[derive(clap::Parser)]
 #[command(args_override_self = true)] // a flag given twice: the last one counts
 struct Args {
-    /// Where the token key, the tokens (SQLite) and the packages are kept
+    /// Where the token key, the tokens, the site's records and the packages are kept
     #[arg(long, value_name = "DIR", default_value = "nuget-data")]
     data: PathBuf,
-    /// A feed to serve, at /F/{feed}/api/v2; repeat for several [default: main]
+    /// A feed of the operator's account (admin), at /F/{feed}/api/v2; repeat for
+    /// several [default: main]
     #[arg(long = "feed", value_name = "NAME")]
     feeds: Vec<String>,
-    /// A feed whose reads need a token too; repeat for several
+    /// One of the --feed feeds whose reads need a token too; repeat for several
     #[arg(long, value_name = "NAME")]
     private: Vec<String>,
+    /// The registry's address as users reach it, for links in mail and secure cookies
+    /// (https://...) [default: http://ADDR:PORT it listens on]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// The SMTP relay for reset links and expiry warnings, such as 127.0.0.1:25; without
+    /// it no mail is sent
+    #[arg(long, value_name = "HOST:PORT")]
+    smtp: Option<String>,
+    /// The sender of the registry's mail
+    #[arg(long, value_name = "ADDRESS", default_value = "registry@localhost")]
+    mail_from: String,
+    /// How often the expiry warnings are sent, in seconds (each key is warned once)
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    expiry_mail_every: u64,
     #[command(flatten)]
     listen: shared::Listen,
+}
+
+/// The operator's feeds from the command line, owned by `admin`: made on first start,
+/// their privacy kept in step with the flags.
+fn operator_feeds(
+    site: &Site,
+    args: &Args,
+    admin: &AccountId,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for name in &args.feeds {
+        valid_feed_name(name)?;
+        let private = args.private.contains(name);
+        if !site.add_feed(name, admin.as_str(), private)? {
+            let row = site.feeds()?.into_iter().find(|f| f.name == *name);
+            match row {
+                Some(row) if row.owner == admin.as_str() => site.set_private(name, private)?,
+                _ => return Err(format!("feed {name} belongs to another account").into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -292,20 +463,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.feeds.is_empty() {
         args.feeds.push("main".into());
     }
+    if let Some(unknown) = args.private.iter().find(|p| !args.feeds.contains(p)) {
+        return Err(format!("--private {unknown}: give it with --feed too").into());
+    }
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(args.data.join("tokens.db"))?;
     let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
         .audit(shared::Audit)
         .build()?;
-    let owner = AccountId::new("admin")?;
-    let primary = shared::first_start(&keys, &owner).await?;
+    let admin = AccountId::new("admin")?;
+    let primary = shared::first_start(&keys, &admin, args.listen.regenerate_primary).await?;
+    let site = Arc::new(Site::open(&args.data)?);
+    operator_feeds(&site, &args, &admin)?;
     let mut feeds = HashMap::new();
-    for name in &args.feeds {
-        let private = args.private.contains(name);
-        feeds.insert(name.clone(), Feed::open(&args.data, name, private)?);
+    for row in site.feeds()? {
+        let owner = AccountId::new(&row.owner)?;
+        let feed = Feed::open(&args.data, &row.name, owner, row.private)?;
+        feeds.insert(row.name, Arc::new(feed));
     }
-    let app = Arc::new(App { keys, owner, feeds });
+    let mail = match &args.smtp {
+        Some(relay) => Some(mail::Mailer::new(relay, &args.mail_from)?),
+        None => None,
+    };
 
+    let listener = args.listen.bind(5000).await?;
+    let addr = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let app = Arc::new(App {
+        keys,
+        site: Arc::clone(&site),
+        data: args.data.clone(),
+        feeds: RwLock::new(feeds),
+        pages: web::Pages::new()?,
+        flashes: web::Flashes::default(),
+        limits: web::Limits::default(),
+        mail,
+        public_url: public_url.clone(),
+    });
+
+    let sessions = SessionManagerLayer::new(sessions::SiteSessions(site))
+        .with_name("nuget_feed_session")
+        .with_same_site(SameSite::Strict)
+        .with_http_only(true)
+        .with_secure(public_url.starts_with("https://"))
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            feedkey::time::Duration::hours(8),
+        ));
     let router = Router::new()
         .route("/F/{feed}/api/v2", get(service_root))
         .route("/F/{feed}/api/v2/", get(service_root))
@@ -318,23 +526,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/F/{feed}/api/v2/{*rest}", get(read))
         .merge(shared::tokens::routes::<App>())
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+        .merge(web::routes().layer(sessions))
         .layer(axum::Extension(args.listen.trusted_proxies()))
         .with_state(Arc::clone(&app));
 
-    let listener = args.listen.bind(5000).await?;
-    let addr = listener.local_addr()?;
+    if app.mail.is_some() {
+        tokio::spawn(mail::expiry_job(
+            Arc::clone(&app),
+            StdDuration::from_secs(args.expiry_mail_every.max(1)),
+        ));
+    } else {
+        tracing::info!("no --smtp: no reset links or expiry warnings are mailed");
+    }
+
     println!("listening on http://{addr}");
-    for name in &args.feeds {
-        let kind = if args.private.contains(name) {
-            "private"
-        } else {
-            "public"
-        };
-        println!("feed {name} ({kind}): http://{addr}/F/{name}/api/v2");
+    println!("web pages: {public_url}/");
+    for (name, owner, private) in app.feed_rows() {
+        let kind = if private { "private" } else { "public" };
+        println!("feed {name} ({kind}, {owner}): http://{addr}/F/{name}/api/v2");
     }
     match primary {
         Some(p) => println!("primary key (shown once): {}", p.token.expose_secret()),
-        None => println!("primary key: unchanged (regenerate it through feedkey if lost)"),
+        None => {
+            println!("primary key: unchanged (if lost: restart once with --regenerate-primary)")
+        }
     }
     axum::serve(
         listener,

@@ -200,6 +200,8 @@ pub fn inspect(bytes: &[u8]) -> Result<PackageMeta, PackageError> {
 /// One feed's packages.
 pub struct Feed {
     dir: PathBuf,
+    /// The account that owns the feed: only its tokens push, unlist, or read it.
+    pub owner: feedkey::AccountId,
     pub private: bool,
     writes: Mutex<()>,
 }
@@ -214,11 +216,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Feed {
-    pub fn open(data: &Path, name: &str, private: bool) -> std::io::Result<Self> {
+    pub fn open(
+        data: &Path,
+        name: &str,
+        owner: feedkey::AccountId,
+        private: bool,
+    ) -> std::io::Result<Self> {
         let dir = data.join("feeds").join(name);
         std::fs::create_dir_all(&dir)?;
         Ok(Self {
             dir,
+            owner,
             private,
             writes: Mutex::new(()),
         })

@@ -29,11 +29,13 @@ pub trait Registry: Send + Sync + 'static {
     type Store: feedkey::TokenStore + 'static;
     /// The authorizer.
     fn keys(&self) -> &Feedkey<Self::Store>;
-    /// The one account that owns every feed here.
-    fn owner(&self) -> &AccountId;
-    /// Whether this server has a feed of this name (exactly: feed names are
+    /// Whether `account` may act here: on `feed` (`Some`), it must own that feed, so a
+    /// good token of another account is refused whatever its scope says; on no one feed
+    /// (`None`: a sign-in, a probe), it must be an account this registry serves.
+    fn owns(&self, account: &AccountId, feed: Option<&str>) -> bool;
+    /// Whether `account` has a feed of this name (exactly: feed names are
     /// case-sensitive), so that no token is issued for a feed it could never use.
-    fn has_feed(&self, name: &str) -> bool;
+    fn has_feed(&self, account: &AccountId, name: &str) -> bool;
     /// The `WWW-Authenticate` challenge a 401 carries, so the client knows to send its
     /// credential (cargo: `Cargo`; NuGet: `Basic`).
     const CHALLENGE: &'static str;
@@ -58,7 +60,7 @@ pub async fn guard<R: Registry>(
 ) -> Result<Grant, Response> {
     let request = R::request(headers).with_client_addr(client);
     let decision = app.keys().authorize(&request, action, target).await;
-    settle::<R>(app, decision, client, || {
+    settle::<R>(app, decision, client, Some(target.feed_name()), || {
         format!(
             "{action:?} on {}/{}",
             target.feed_name(),
@@ -76,26 +78,28 @@ pub async fn identify<R: Registry>(
 ) -> Result<Grant, Response> {
     let request = R::request(headers).with_client_addr(client);
     let decision = app.keys().authenticate(&request).await;
-    settle::<R>(app, decision, client, || "sign-in".to_owned())
+    settle::<R>(app, decision, client, None, || "sign-in".to_owned())
 }
 
 /// Logs a decision and turns a denial into the uniform answer: one line per request, the
-/// only one for a denial (the audit sink, [`Audit`], leaves denials to this).
+/// only one for a denial (the audit sink, [`Audit`], leaves denials to this). A grant
+/// for an account that does not own `feed` ([`Registry::owns`]) is a denial too.
 pub fn settle<R: Registry>(
     app: &R,
     decision: Result<Grant, Denial>,
     client: IpAddr,
+    feed: Option<&str>,
     what: impl FnOnce() -> String,
 ) -> Result<Grant, Response> {
     match decision {
-        Ok(grant) if grant.account() == app.owner() => {
+        Ok(grant) if app.owns(grant.account(), feed) => {
             if grant.used_previous_secret() {
                 tracing::info!(token = ?grant.token_id(), "request used a refreshed-away secret inside its overlap");
             }
             Ok(grant)
         }
         Ok(grant) => {
-            tracing::warn!(account = %grant.account(), client = %client, request = what(), "denied: account does not own this registry");
+            tracing::warn!(account = %grant.account(), client = %client, request = what(), "denied: account does not own this feed");
             Err(refuse::<R>(DenyStatus::Forbidden))
         }
         Err(denial)
@@ -182,8 +186,8 @@ pub fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
     Ok(TokenKey::new(1, &material))
 }
 
-/// The command-line flags both servers take: where to listen and which proxies to
-/// believe.
+/// The command-line flags both servers take: where to listen, which proxies to believe,
+/// and the recovery of a lost primary key.
 #[derive(clap::Args)]
 pub struct Listen {
     /// The address and port to listen on, such as 0.0.0.0:8080 or [::]:8080 [default:
@@ -198,6 +202,11 @@ pub struct Listen {
     /// repeat for several. Without one, the client is the TCP peer
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = proxy::parse_range)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Regenerate the operator's (admin's) primary key at start and print the new one
+    /// once: the recovery for a lost primary key. The old key, and the tokens derived
+    /// from it, stop working
+    #[arg(long)]
+    pub regenerate_primary: bool,
 }
 
 impl Listen {
@@ -260,16 +269,26 @@ pub fn init_tracing() {
 }
 
 /// Makes the owner's account on first start and returns its primary key (shown once);
-/// `None` when the account exists already.
+/// `None` when the account exists already. With `regenerate` (the `--regenerate-primary`
+/// flag: the recovery for a lost primary key), an existing account's primary key is
+/// regenerated instead, and the new one returned: the old one stops working, and so do
+/// the tokens derived from it.
 pub async fn first_start<S: feedkey::TokenStore>(
     keys: &Feedkey<S>,
     owner: &AccountId,
+    regenerate: bool,
 ) -> Result<Option<feedkey::IssuedToken>, feedkey::Error> {
     // A key file that went missing, or another server's key, stops the start here with
     // the key version and both fingerprints, rather than answering every token 401.
     keys.check_keys().await?;
     match keys.create_account(owner, feedkey::Expiry::Never).await {
         Ok(primary) => Ok(Some(primary)),
+        Err(feedkey::Error::AccountExists) if regenerate => {
+            tracing::warn!(account = %owner, "primary key regenerated at start (--regenerate-primary)");
+            keys.regenerate_primary(owner, feedkey::Expiry::Never)
+                .await
+                .map(Some)
+        }
         Err(feedkey::Error::AccountExists) => Ok(None),
         Err(e) => Err(e),
     }

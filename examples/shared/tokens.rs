@@ -26,8 +26,8 @@ use axum::routing::{patch, post};
 use axum::{Json, Router};
 use feedkey::time::{Duration, OffsetDateTime};
 use feedkey::{
-    Error, Expiry, Feeds, Networks, NewToken, Packages, Permission, Permissions, Scope, StoreError,
-    TokenEdit, TokenId,
+    AccountId, Error, Expiry, Feeds, Networks, NewToken, Packages, Permission, Permissions, Scope,
+    StoreError, TokenEdit, TokenId,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -64,11 +64,19 @@ fn rejected(rejection: &JsonRejection) -> Response {
     error(rejection.status(), rejection.body_text())
 }
 
-/// The owner check and the token id of a `/api/tokens/{id}` call.
-async fn owned_id<R: Registry>(app: &R, caller: &Caller, id: &str) -> Result<TokenId, Response> {
-    caller.owner(app).await?;
-    id.parse::<TokenId>()
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("token id: {e}")))
+/// The calling account (proven by its primary key) and the token id of a
+/// `/api/tokens/{id}` call. The id is looked up in that account only: another account's
+/// token id is not found.
+async fn owned_id<R: Registry>(
+    app: &R,
+    caller: &Caller,
+    id: &str,
+) -> Result<(AccountId, TokenId), Response> {
+    let account = caller.owner(app).await?.account().clone();
+    let id = id
+        .parse::<TokenId>()
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("token id: {e}")))?;
+    Ok((account, id))
 }
 
 /// A management failure as JSON, with the status that fits it.
@@ -122,12 +130,16 @@ fn expiry(in_seconds: Option<i64>, at: Option<OffsetDateTime>) -> Result<Expiry,
     }
 }
 
-/// The feeds a request names, each one this server has.
-fn feeds<R: Registry>(app: &R, list: Option<Vec<String>>) -> Result<Feeds, Response> {
+/// The feeds a request names, each one of the account's feeds here.
+pub fn feeds<R: Registry>(
+    app: &R,
+    account: &AccountId,
+    list: Option<Vec<String>>,
+) -> Result<Feeds, Response> {
     let Some(list) = list else {
         return Ok(Feeds::Any);
     };
-    if let Some(unknown) = list.iter().find(|f| !app.has_feed(f)) {
+    if let Some(unknown) = list.iter().find(|f| !app.has_feed(account, f)) {
         return Err(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("no feed named {unknown:?} here"),
@@ -147,8 +159,8 @@ async fn create<R: Registry>(
     caller: Caller,
     Body(body): Body<Create>,
 ) -> Result<Response, Response> {
-    caller.owner(&*app).await?;
-    let feeds = feeds(&*app, body.feeds)?;
+    let account = caller.owner(&*app).await?.account().clone();
+    let feeds = feeds(&*app, &account, body.feeds)?;
     let scope = packages::<R>(body.packages)
         .and_then(|packages| Scope::new(Permissions::of(&body.permissions), feeds, packages))
         .and_then(|scope| match body.networks {
@@ -158,7 +170,7 @@ async fn create<R: Registry>(
         .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let expiry = expiry(body.expires_in_seconds, body.expires_at)?;
     let new = NewToken::new(body.description, scope).expires(expiry);
-    Ok(match app.keys().issue(app.owner(), new).await {
+    Ok(match app.keys().issue(&account, new).await {
         Ok(issued) => (
             StatusCode::CREATED,
             Json(json!({ "token": issued.token.expose_secret(), "info": issued.info })),
@@ -172,8 +184,8 @@ async fn list<R: Registry>(
     State(app): State<Arc<R>>,
     caller: Caller,
 ) -> Result<Response, Response> {
-    caller.owner(&*app).await?;
-    Ok(match app.keys().tokens(app.owner()).await {
+    let account = caller.owner(&*app).await?.account().clone();
+    Ok(match app.keys().tokens(&account).await {
         Ok(tokens) => Json(tokens).into_response(),
         Err(e) => failure(&e),
     })
@@ -193,13 +205,13 @@ async fn edit<R: Registry>(
     Path(id): Path<String>,
     Body(body): Body<Edit>,
 ) -> Result<Response, Response> {
-    let id = owned_id(&*app, &caller, &id).await?;
+    let (account, id) = owned_id(&*app, &caller, &id).await?;
     let mut edit = TokenEdit::new();
     if let Some(d) = body.description {
         edit = edit.description(d);
     }
     if body.feeds.is_some() {
-        edit = edit.feeds(feeds(&*app, body.feeds)?);
+        edit = edit.feeds(feeds(&*app, &account, body.feeds)?);
     }
     if body.packages.is_some() {
         match packages::<R>(body.packages) {
@@ -207,7 +219,7 @@ async fn edit<R: Registry>(
             Err(e) => return Err(error(StatusCode::UNPROCESSABLE_ENTITY, e)),
         }
     }
-    Ok(match app.keys().edit(app.owner(), id, edit).await {
+    Ok(match app.keys().edit(&account, id, edit).await {
         Ok(info) => Json(info).into_response(),
         Err(e) => failure(&e),
     })
@@ -218,8 +230,8 @@ async fn refresh<R: Registry>(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
-    let id = owned_id(&*app, &caller, &id).await?;
-    Ok(match app.keys().refresh(app.owner(), id).await {
+    let (account, id) = owned_id(&*app, &caller, &id).await?;
+    Ok(match app.keys().refresh(&account, id).await {
         Ok(issued) => Json(json!({ "token": issued.token.expose_secret(), "info": issued.info }))
             .into_response(),
         Err(e) => failure(&e),
@@ -231,8 +243,8 @@ async fn revoke<R: Registry>(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
-    let id = owned_id(&*app, &caller, &id).await?;
-    Ok(match app.keys().revoke(app.owner(), id).await {
+    let (account, id) = owned_id(&*app, &caller, &id).await?;
+    Ok(match app.keys().revoke(&account, id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => failure(&e),
     })
@@ -249,9 +261,9 @@ async fn set_password<R: Registry>(
     caller: Caller,
     Body(body): Body<Password>,
 ) -> Result<Response, Response> {
-    caller.owner(&*app).await?;
+    let account = caller.owner(&*app).await?.account().clone();
     Ok(
-        match app.keys().set_password(app.owner(), &body.password).await {
+        match app.keys().set_password(&account, &body.password).await {
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => failure(&e),
         },

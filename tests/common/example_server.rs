@@ -1,6 +1,8 @@
 //! Starts an example server on an ephemeral port with a temporary data directory, reads
 //! the URL and the primary key it prints, and calls its token-management API.
 
+#![allow(dead_code)] // each test file uses some of it
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
