@@ -66,7 +66,7 @@ pub enum AuditKind {
 }
 
 /// Why a token was revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RevokeCause {
     /// Its owner revoked it.
@@ -75,6 +75,12 @@ pub enum RevokeCause {
     RetiredSecretReused,
     /// It went unused for longer than the idle policy allows.
     Idle,
+    /// It was reported leaked ([`Feedkey::report_leaked`](crate::Feedkey::report_leaked))
+    /// and its secret verified: its owner should learn where from.
+    Leaked {
+        /// Where it was found: the URL or label the report gave.
+        source: String,
+    },
 }
 
 /// One audit event.

@@ -46,7 +46,9 @@ pub use record::{TokenInfo, TokenKind, TokenStatus};
 pub use request::{Action, Credential, Request, Target};
 pub use scope::{Feeds, Networks, PackageSet, Packages, Permission, Permissions, Scope};
 pub use secret::TokenKey;
-pub use service::{Feedkey, FeedkeyBuilder, IssuedToken, NewChild, NewToken, Refresh, TokenEdit};
+pub use service::{
+    Feedkey, FeedkeyBuilder, IssuedToken, LeakVerdict, NewChild, NewToken, Refresh, TokenEdit,
+};
 pub use store::{MemoryStore, TokenStore};
 /// The time types the API speaks: re-exported so users need not match versions.
 pub use time;

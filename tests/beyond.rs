@@ -714,3 +714,40 @@ async fn no_event_holds_a_secret() {
     assert!(!text.contains("passphrase"));
     assert!(!text.contains("fk-blake3"));
 }
+
+/// A leak report's revocation tells the owner through the audit sink: one `Revoked`
+/// event with `RevokeCause::Leaked` carrying the report's source, for the token's own
+/// account; a forged report and a replay audit no revocation.
+#[tokio::test]
+async fn a_leaked_token_is_revoked_and_its_owner_told_where_it_was_found() {
+    let w = world().await;
+    let ci = w.issue(NewToken::new("CI", ci_scope())).await;
+    let url = "https://github.com/alice/app/blob/main/nuget.config";
+    let verdicts = w
+        .keys
+        .report_leaked([ci.token.expose_secret()], url)
+        .await
+        .unwrap();
+    assert!(verdicts[0].is_true_positive());
+    w.keys
+        .report_leaked([ci.token.expose_secret()], url)
+        .await
+        .unwrap();
+    let leaks: Vec<_> = w
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.kind, AuditKind::Revoked { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(leaks.len(), 1, "{leaks:?}");
+    assert_eq!(
+        leaks[0].kind,
+        AuditKind::Revoked {
+            cause: RevokeCause::Leaked { source: url.into() }
+        }
+    );
+    assert_eq!(leaks[0].account.as_ref(), Some(&w.alice));
+    assert_eq!(leaks[0].token, Some(ci.token.id()));
+}

@@ -720,7 +720,11 @@ async fn regenerating_the_primary_key_asks_for_the_password() {
     web.type_in("primary-password", PASSWORD).await;
     web.click("#regenerate-primary").await;
     assert!(web.arrive("/account/tokens").await);
-    assert!(web.text("#new-token h2").await.contains("new primary API key"));
+    assert!(
+        web.text("#new-token h2")
+            .await
+            .contains("new primary API key")
+    );
     let new = web.reveal().await;
     assert_ne!(new, old);
     assert_eq!(tokens(&new), 200);

@@ -26,6 +26,7 @@ mod authorize;
 mod derive;
 mod edit;
 mod issue;
+mod leak;
 mod maintenance;
 mod rotate;
 mod shared;
@@ -33,6 +34,7 @@ mod shared;
 pub use derive::NewChild;
 pub use edit::TokenEdit;
 pub use issue::{IssuedToken, NewToken};
+pub use leak::LeakVerdict;
 pub use rotate::Refresh;
 
 use crate::policy::ConfigError;

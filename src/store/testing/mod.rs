@@ -225,6 +225,7 @@ macro_rules! __feedkey_conformance_tests {
             ids_differing_in_spaces_case_or_normalisation_are_different_accounts,
             a_store_refuses_keys_it_was_never_used_with,
             a_flush_writes_the_held_back_last_uses,
+            a_leak_report_revokes_exactly_what_verifies,
         );
     };
     (setup = $make:expr) => {
@@ -284,5 +285,30 @@ where
         ids_differing_in_spaces_case_or_normalisation_are_different_accounts,
         a_store_refuses_keys_it_was_never_used_with,
         a_flush_writes_the_held_back_last_uses,
+        a_leak_report_revokes_exactly_what_verifies,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The checks `conformance_tests!` writes and the checks `run_all` runs: the same list,
+    /// written twice (one is inside an exported macro), so read back here and compared.
+    #[test]
+    fn both_lists_of_checks_agree() {
+        let source = include_str!("mod.rs");
+        let list = |after: &str, end: &str| -> Vec<String> {
+            let start = source.find(after).expect("marker") + after.len();
+            let rest = &source[start..];
+            let stop = rest.find(end).expect("end");
+            rest[..stop]
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty() && s.chars().all(|c| c == '_' || c.is_ascii_lowercase()))
+                .collect()
+        };
+        let in_macro = list("@tests $how\n", ");");
+        let in_run_all = list("    each!(\n", ");");
+        assert!(in_macro.len() > 20, "{in_macro:?}");
+        assert_eq!(in_macro, in_run_all);
+    }
 }

@@ -548,3 +548,135 @@ mod gate_store {
         // them still builds and works (it cannot tell a wrong key).
     }
 }
+
+/// A leak report revokes each reported token whose secret verifies, at once: a scoped
+/// token, a primary key, a retired secret (a reuse); a derived child dies with its leaked
+/// parent. A forged report (a real id with another secret), another registry's token and
+/// a malformed string change nothing; a token dead already, and a replayed report, are
+/// true positives that change nothing.
+pub async fn a_leak_report_revokes_exactly_what_verifies<B: Backend>(backend: &B) {
+    use crate::{LeakVerdict, TokenFormat};
+    use LeakVerdict::{AlreadyDead, FalsePositive, Revoked};
+
+    let (keys, clock, alice) = feedkey_on(backend).await;
+    let issue = |name: &'static str| keys.issue(&alice, NewToken::new(name, ci_scope()));
+    let leaked = issue("leaked").await.unwrap();
+    let kept = issue("kept").await.unwrap();
+    let dead = issue("dead").await.unwrap();
+    keys.revoke(&alice, dead.token.id()).await.unwrap();
+    let child = keys
+        .derive(&api_key(leaked.token.expose_secret()), job())
+        .await
+        .unwrap();
+    let forged = keys
+        .token_format()
+        .encode(&kept.token.id(), &[0x42; crate::token::SECRET_LEN]);
+    let foreign = TokenFormat::new("gh")
+        .unwrap()
+        .encode(&kept.token.id(), &[0x42; crate::token::SECRET_LEN]);
+    let report = [
+        leaked.token.expose_secret(),
+        forged.expose_secret(),
+        dead.token.expose_secret(),
+        foreign.expose_secret(),
+        "fk_not-a-token",
+    ];
+    let source = "https://github.com/alice/app/blob/main/.env";
+    let verdicts = keys.report_leaked(report, source).await.unwrap();
+    assert_eq!(
+        verdicts,
+        [
+            Revoked,
+            FalsePositive,
+            AlreadyDead,
+            FalsePositive,
+            FalsePositive
+        ]
+    );
+    let reason = |secret: String| {
+        let keys = &keys;
+        async move {
+            keys.authorize(&api_key(&secret), Action::Push, &PUSH)
+                .await
+                .err()
+                .map(|d| d.reason().clone())
+        }
+    };
+    assert_eq!(
+        reason(leaked.token.expose_secret().to_owned()).await,
+        Some(DenyReason::Revoked)
+    );
+    assert_eq!(
+        standing(&keys, &alice, child.token.expose_secret(), child.token.id()).await,
+        dead_child()
+    );
+    assert_eq!(
+        reason(kept.token.expose_secret().to_owned()).await,
+        None,
+        "a forged report revoked a token"
+    );
+    // Replayed: nothing more.
+    let again = keys.report_leaked(report, source).await.unwrap();
+    assert_eq!(
+        again,
+        [
+            AlreadyDead,
+            FalsePositive,
+            AlreadyDead,
+            FalsePositive,
+            FalsePositive
+        ]
+    );
+
+    // A primary key is revoked too; its owner regenerates it.
+    let (primary_id, primary) = {
+        let regenerated = keys
+            .regenerate_primary(&alice, Expiry::Never)
+            .await
+            .unwrap();
+        (regenerated.token.id(), regenerated)
+    };
+    let verdicts = keys
+        .report_leaked([primary.token.expose_secret()], source)
+        .await
+        .unwrap();
+    assert_eq!(verdicts, [Revoked]);
+    assert!(
+        keys.authenticate(&api_key(primary.token.expose_secret()))
+            .await
+            .is_err()
+    );
+    let renewed = keys
+        .regenerate_primary(&alice, Expiry::Never)
+        .await
+        .unwrap();
+    assert_eq!(renewed.token.id(), primary_id);
+    assert!(
+        keys.authenticate(&api_key(renewed.token.expose_secret()))
+            .await
+            .is_ok()
+    );
+
+    // A retired secret reported is a reuse: the token goes.
+    let old = kept.token.expose_secret().to_owned();
+    let refreshed = keys
+        .refresh_with(&alice, kept.token.id(), Refresh::default())
+        .await
+        .unwrap();
+    clock.advance(Duration::seconds(1));
+    assert_eq!(
+        keys.report_leaked([old.as_str()], source).await.unwrap(),
+        [Revoked]
+    );
+    let new = keys.tokens(&alice).await.unwrap();
+    assert!(
+        new.iter()
+            .all(|t| t.id != kept.token.id() || t.status == TokenStatus::Revoked),
+        "{new:?}"
+    );
+    assert_eq!(
+        reason(refreshed.token.expose_secret().to_owned()).await,
+        Some(DenyReason::Revoked),
+        "the token of a reported retired secret lives"
+    );
+}
