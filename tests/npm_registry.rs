@@ -12,6 +12,18 @@
 #[path = "common/example_server.rs"]
 mod example_server;
 
+// The example's pure parts, compiled here so that their unit tests run (an example's own
+// `#[cfg(test)]` modules are never built by `cargo test`).
+#[allow(dead_code)]
+#[path = "../examples/npm_registry/names.rs"]
+mod names;
+#[allow(dead_code)]
+#[path = "../examples/npm_registry/publish.rs"]
+mod publish;
+#[allow(dead_code)]
+#[path = "../examples/npm_registry/routes.rs"]
+mod routes;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
