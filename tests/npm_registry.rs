@@ -15,6 +15,9 @@ mod example_server;
 // The example's pure parts, compiled here so that their unit tests run (an example's own
 // `#[cfg(test)]` modules are never built by `cargo test`).
 #[allow(dead_code)]
+#[path = "../examples/npm_registry/attempts.rs"]
+mod attempts;
+#[allow(dead_code)]
 #[path = "../examples/npm_registry/names.rs"]
 mod names;
 #[allow(dead_code)]
@@ -564,5 +567,30 @@ fn granular_tokens_with_the_real_npm_client() {
     ] {
         assert!(!log.contains(secret.as_str()), "a secret in the log");
     }
+    // Guessing the password: after ten failures from one address, even the right
+    // password waits (429), unchecked.
+    let sign_in = |password: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let body = json!({"name": "admin", "password": password}).to_string();
+        agent
+            .put(format!("{}/-/user/org.couchdb.user:admin", server.url))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let mut statuses: Vec<u16> = (0..10).map(|i| sign_in(&format!("guess-{i}"))).collect();
+    statuses.push(sign_in(PASSWORD));
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        8,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(server.log().contains("too many failed password checks"));
     eprintln!("npm tests took {:?}", started.elapsed());
 }

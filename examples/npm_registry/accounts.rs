@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use feedkey::time::Duration;
-use feedkey::{Expiry, NewToken, Scope};
+use feedkey::{DenyStatus, Expiry, NewToken, Scope};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -53,6 +53,11 @@ pub async fn sign_in(
         ));
     }
     let refused = || unauthorized(Challenge::Basic, "incorrect username or password");
+    let client = caller.client();
+    if !app.attempts.allowed(client, &body.name) {
+        tracing::warn!(client = %client, user = body.name, "sign-in refused: too many failed password checks");
+        return Err(too_many());
+    }
     let account = match app.keys.sign_in(&body.name, &body.password).await {
         Ok(account) if app.owns(&account, None) => account,
         Ok(account) => {
@@ -60,7 +65,10 @@ pub async fn sign_in(
             return Err(refused());
         }
         Err(denial) => {
-            tracing::warn!(client = %caller.client(), "sign-in refused: {}", denial.reason());
+            tracing::warn!(client = %client, "sign-in refused: {}", denial.reason());
+            if denial.status() == DenyStatus::Unauthorized {
+                app.attempts.failed(client, &body.name);
+            }
             return Err(refused());
         }
     };
@@ -87,6 +95,14 @@ pub async fn sign_in(
         })),
     )
         .into_response())
+}
+
+/// The answer once a client or user name has failed too often ([`crate::attempts`]).
+pub fn too_many() -> Response {
+    npm_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed password checks; try again in a few minutes",
+    )
 }
 
 /// `GET /-/whoami`: `npm whoami`, for any good token.

@@ -44,6 +44,7 @@
 #![allow(clippy::result_large_err)]
 
 mod accounts;
+mod attempts;
 mod caller;
 mod errors;
 mod names;
@@ -64,6 +65,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -87,6 +89,8 @@ pub struct App {
     feed: String,
     packages: Packages,
     notes: Notes,
+    /// Failed password checks, by client and user name.
+    attempts: attempts::Attempts,
 }
 
 impl Registry for App {
@@ -155,10 +159,15 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(route) = routes::parse(uri.path()) else {
         return npm_error(StatusCode::NOT_FOUND, "not found");
+    };
+    // Too large, or cut short: npm's error shape, with axum's status.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return npm_error(rejection.status(), rejection.body_text()),
     };
     let query = uri.query().unwrap_or("");
     let app = &*app;
@@ -407,6 +416,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         feed: args.name.clone(),
         packages: Packages::open(&args.data.join("packages"))?,
         notes: Notes::open(&args.data.join("token-notes.json"))?,
+        attempts: attempts::Attempts::default(),
     });
     let listener = args.listen.bind(4873).await?;
     let addr = listener.local_addr()?;

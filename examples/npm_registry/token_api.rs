@@ -29,13 +29,14 @@ use axum::response::{IntoResponse, Response};
 use feedkey::time::format_description::well_known::Rfc3339;
 use feedkey::time::{Duration, OffsetDateTime};
 use feedkey::{
-    AccountId, Error, Expiry, Feeds, GrantedBy, Networks, NewToken, Packages, Permissions, Scope,
-    TokenId, TokenInfo, TokenKind,
+    AccountId, DenyStatus, Error, Expiry, Feeds, GrantedBy, Networks, NewToken, Packages,
+    Permissions, Scope, TokenId, TokenInfo, TokenKind,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::accounts::too_many;
 use crate::errors::{Challenge, npm_error, unauthorized};
 use crate::names::{scope, valid_name};
 use crate::routes::Secret;
@@ -249,11 +250,19 @@ pub async fn create(app: &App, caller: &Caller, body: &Bytes) -> Result<Response
         serde_json::from_slice(body).map_err(|e| bad(format!("not a token request: {e}")))?;
     // npm's re-confirmation: the account password, whatever credential sent the request.
     let password = body.password.take().unwrap_or_default();
+    let client = caller.client();
+    if !app.attempts.allowed(client, account.as_str()) {
+        tracing::warn!(account = %account, client = %client, "token create refused: too many failed password checks");
+        return Err(too_many());
+    }
     match app.keys.sign_in(account.as_str(), &password).await {
         Ok(signed) if signed == account => {}
         Ok(_) => return Err(unauthorized(Challenge::Basic, "incorrect password")),
         Err(denial) => {
-            tracing::warn!(account = %account, client = %caller.client(), "token create refused: {}", denial.reason());
+            tracing::warn!(account = %account, client = %client, "token create refused: {}", denial.reason());
+            if denial.status() == DenyStatus::Unauthorized {
+                app.attempts.failed(client, account.as_str());
+            }
             return Err(unauthorized(Challenge::Basic, "incorrect password"));
         }
     }
