@@ -105,7 +105,7 @@ fn next_rev(doc: &Value) -> String {
         .and_then(|r| r.split_once('-'))
         .and_then(|(n, _)| n.parse::<u64>().ok())
         .unwrap_or(0);
-    format!("{}-feedkey", n + 1)
+    format!("{}-feedkey", n.saturating_add(1))
 }
 
 impl Packages {

@@ -334,8 +334,9 @@ pub async fn list(app: &App, caller: &Caller, query: &str) -> Result<Response, R
         let note = app.notes.get(info.id).await;
         objects.push(listed(app, info, note.as_ref()));
     }
-    let more = tokens.len() > (page + 1).saturating_mul(per_page);
-    let next = more.then(|| format!("/-/npm/v1/tokens?page={}&perPage={per_page}", page + 1));
+    let next_page = page.saturating_add(1);
+    let more = tokens.len() > next_page.saturating_mul(per_page);
+    let next = more.then(|| format!("/-/npm/v1/tokens?page={next_page}&perPage={per_page}"));
     Ok(Json(json!({
         "objects": objects,
         "total": tokens.len(),
