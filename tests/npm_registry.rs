@@ -458,6 +458,11 @@ fn granular_tokens_with_the_real_npm_client() {
         "publish 1.1.0 with push-version",
     );
     refused(
+        &pusher.publish("@acme/extra", "1.0.0"),
+        "a new name with push-version",
+        "403",
+    );
+    refused(
         &pusher.npm(&pusher.home, &["deprecate", "@acme/util@1.0.0", "use 1.1"]),
         "deprecate without unlist",
         "403 Forbidden",
@@ -547,6 +552,7 @@ fn granular_tokens_with_the_real_npm_client() {
     for reason in [
         "denied: package out of scope",
         "denied: action out of scope: needs push-version",
+        "denied: action out of scope: needs push-new",
         "denied: action out of scope: needs unlist",
         "denied: client address not allowed",
         "denied: token revoked",

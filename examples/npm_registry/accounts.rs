@@ -107,6 +107,6 @@ pub fn too_many() -> Response {
 
 /// `GET /-/whoami`: `npm whoami`, for any good token.
 pub async fn whoami(app: &App, caller: &Caller) -> Result<Response, Response> {
-    let grant = caller.identified_npm(app).await?;
+    let grant = caller.identified_npm(app, "whoami").await?;
     Ok(Json(json!({ "username": grant.account().as_str() })).into_response())
 }

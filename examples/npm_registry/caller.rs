@@ -47,12 +47,17 @@ impl Caller {
         .map_err(|r| answer(r.status(), outside))
     }
 
-    /// Is this caller a good token of the owning account (`npm whoami`, token API)?
-    pub async fn identified_npm<R: Registry>(&self, app: &R) -> Result<Grant, Response> {
+    /// Is this caller a good token of the owning account (`npm whoami`, the token API,
+    /// any request with a body)? `what` names the request in the log.
+    pub async fn identified_npm<R: Registry>(
+        &self,
+        app: &R,
+        what: &str,
+    ) -> Result<Grant, Response> {
         let request = R::request(&self.headers).with_client_addr(self.client);
         let decision = app.keys().authenticate(&request).await;
         let outside = outside(&decision);
-        shared::settle(app, decision, self.client, None, || "sign-in".to_owned())
+        shared::settle(app, decision, self.client, None, || what.to_owned())
             .map_err(|r| answer(r.status(), outside))
     }
 

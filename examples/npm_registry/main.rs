@@ -65,9 +65,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Extension, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use feedkey::policy::LifetimePolicy;
 use feedkey::time::Duration;
@@ -116,7 +115,8 @@ impl Registry for App {
     }
 }
 
-/// The largest request body: a tarball of 48 MiB in base64, and its packument.
+/// The largest publish or packument edit: a tarball of 48 MiB in base64, and its
+/// packument.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -152,22 +152,51 @@ fn ok() -> Response {
     axum::Json(json!({ "ok": true })).into_response()
 }
 
+/// The largest body of a sign-in, a token request or a dist-tag.
+const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads the body of a request, once its sender has proven a token (or, for a sign-in,
+/// without: the password is in the body), and at most `limit` bytes of it.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        npm_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is cut short, or larger than {limit} bytes"),
+        )
+    })
+}
+
 /// Every path but `/api/…`: read into a [`Route`], then answered.
 async fn dispatch(
     State(app): State<Arc<App>>,
     caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let Some(route) = routes::parse(uri.path()) else {
         return npm_error(StatusCode::NOT_FOUND, "not found");
     };
-    // Too large, or cut short: npm's error shape, with axum's status.
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return npm_error(rejection.status(), rejection.body_text()),
+    // A body is read only from a caller with a good token (its rights are checked by
+    // the handler), so no one without one makes the server buffer an upload. A sign-in
+    // is the exception: it proves itself with the body.
+    let body = if method == Method::GET {
+        Bytes::new()
+    } else {
+        let limit = match route {
+            Route::Package(_) | Route::PackageRev(..) => MAX_BODY_BYTES,
+            _ => MAX_SMALL_BODY_BYTES,
+        };
+        let what = format!("{method} {route:?}");
+        if !matches!(route, Route::User(_))
+            && let Err(refusal) = caller.identified_npm(&*app, &what).await
+        {
+            return refusal;
+        }
+        match read_body(body, limit).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        }
     };
     let query = uri.query().unwrap_or("");
     let app = &*app;

@@ -105,7 +105,7 @@ fn bad(message: impl std::fmt::Display) -> Response {
 
 /// The account of a caller that may manage tokens: the primary key, or a login session.
 pub async fn manager(app: &App, caller: &Caller) -> Result<AccountId, Response> {
-    let grant = caller.identified_npm(app).await?;
+    let grant = caller.identified_npm(app, "token management").await?;
     let session = match grant.token_id() {
         Some(id) => app.notes.is_session(id).await,
         None => false,
