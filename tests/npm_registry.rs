@@ -27,9 +27,10 @@ mod publish;
 #[path = "../examples/npm_registry/routes.rs"]
 mod routes;
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use example_server::{Run, Server, run};
@@ -122,8 +123,9 @@ impl Client {
         run(self.command(dir, args), 60)
     }
 
-    /// `npm login --auth-type=legacy`, typing the name and the password at its prompts
-    /// (each prompt reads its own line, so the second is sent once the first is read).
+    /// `npm login --auth-type=legacy`, typing the name and the password at its prompts.
+    /// Each prompt reads its own line and drops what else was buffered, so each line is
+    /// sent only once its prompt is shown.
     fn login(&self, user: &str, password: &str) -> Run {
         let mut child = self
             .command(&self.home, &["login", "--auth-type=legacy"])
@@ -132,25 +134,46 @@ impl Client {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "{user}").unwrap();
-        std::thread::sleep(Duration::from_millis(800));
-        writeln!(stdin, "{password}").unwrap();
-        drop(stdin);
+        let shown = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = {
+            let shown = Arc::clone(&shown);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                    shown.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
+        let wait_for = |prompt: &str| {
+            while !String::from_utf8_lossy(&shown.lock().unwrap()).contains(prompt)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        wait_for("Username:");
+        let _ = writeln!(stdin, "{user}");
+        wait_for("Password:");
+        let _ = writeln!(stdin, "{password}");
+        drop(stdin);
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         let out = child.wait_with_output().unwrap();
+        reader.join().unwrap();
+        let shown = shown.lock().unwrap();
         Run {
             ok: out.status.success(),
             output: format!(
                 "{}{}",
-                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&shown),
                 String::from_utf8_lossy(&out.stderr)
             ),
         }
