@@ -34,6 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use example_server::{Run, Server, run};
+use feedkey::time::OffsetDateTime;
+use feedkey::time::format_description::well_known::Rfc3339;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "s3cret-npm-pass";
@@ -386,13 +388,19 @@ fn granular_tokens_with_the_real_npm_client() {
             PASSWORD,
         ],
     );
-    let tomorrow = (feedkey::time::OffsetDateTime::now_utc() + feedkey::time::Duration::days(1))
-        .date()
-        .to_string();
+    succeeded(&run, "npm token create --expires 1");
+    let tomorrow = run
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("expires: "))
+        .unwrap_or_else(|| panic!("no expiry shown: {}", run.output))
+        .trim()
+        .to_owned();
+    let at = OffsetDateTime::parse(&tomorrow, &Rfc3339).unwrap();
+    let off = at - (OffsetDateTime::now_utc() + feedkey::time::Duration::days(1));
     assert!(
-        run.ok && run.output.contains(&format!("expires: {tomorrow}")),
-        "expires 1: {}",
-        run.output
+        off.abs() < feedkey::time::Duration::minutes(5),
+        "{tomorrow}"
     );
     let run = owner.npm(
         &owner.home,
@@ -444,12 +452,7 @@ fn granular_tokens_with_the_real_npm_client() {
     assert_eq!(find("laptop")["readonly"], true);
     assert_eq!(find("office")["cidr_whitelist"], json!(["10.0.0.0/8"]));
     assert_eq!(find("office")["packages_all"], true);
-    assert!(
-        find("tomorrow")["expires"]
-            .as_str()
-            .unwrap()
-            .starts_with(&tomorrow)
-    );
+    assert_eq!(find("tomorrow")["expires"], tomorrow.as_str());
     assert_eq!(find("npm login")["session"], true);
     for secret in [&publisher_token, &office_token, &server.primary] {
         assert!(
