@@ -18,8 +18,14 @@ mod example_server;
 #[path = "../examples/npm_registry/attempts.rs"]
 mod attempts;
 #[allow(dead_code)]
+#[path = "../examples/npm_registry/errors.rs"]
+mod errors;
+#[allow(dead_code)]
 #[path = "../examples/npm_registry/names.rs"]
 mod names;
+#[allow(dead_code)]
+#[path = "../examples/npm_registry/packages.rs"]
+mod packages;
 #[allow(dead_code)]
 #[path = "../examples/npm_registry/publish.rs"]
 mod publish;

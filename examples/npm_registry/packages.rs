@@ -454,3 +454,70 @@ fn write_atomically(file: &Path, bytes: &[u8]) -> Result<(), PackageError> {
     std::fs::rename(&tmp, file)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(version: &str) -> Upload {
+        Upload {
+            version: version.to_owned(),
+            manifest: json!({"name": "@acme/util", "version": version, "dist": {"integrity": "sha512-x"}}),
+            tarball: version.as_bytes().to_vec(),
+            tags: vec!["latest".to_owned()],
+        }
+    }
+
+    #[tokio::test]
+    async fn an_edit_may_only_deprecate_or_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let packages = Packages::open(dir.path()).unwrap();
+        let name = "@acme/util";
+        packages.publish(name, &upload("1.0.0")).await.unwrap();
+        packages.publish(name, &upload("1.1.0")).await.unwrap();
+        assert!(matches!(
+            packages.publish(name, &upload("1.1.0")).await,
+            Err(PackageError::VersionExists(_))
+        ));
+
+        // What npm sends back: the served packument, tarball URLs included.
+        let mut doc = packages.packument(name, "http://x").unwrap();
+        doc["versions"]["1.0.0"]["deprecated"] = json!("use 1.1");
+        let edit = packages.apply(name, None, &doc).await.unwrap();
+        assert_eq!(edit.deprecated, ["1.0.0"]);
+        assert!(edit.removed.is_empty());
+
+        let mut doc = packages.packument(name, "http://x").unwrap();
+        doc["versions"]["1.0.0"]["main"] = json!("evil.js");
+        assert!(matches!(
+            packages.apply(name, None, &doc).await,
+            Err(PackageError::Invalid(_))
+        ));
+
+        // Removing 1.1.0 at the current revision moves `latest` back to 1.0.0, keeps
+        // the deprecation, and the version can never be published again.
+        let mut doc = packages.packument(name, "http://x").unwrap();
+        let rev = doc["_rev"].as_str().unwrap().to_owned();
+        doc["versions"].as_object_mut().unwrap().remove("1.1.0");
+        assert!(matches!(
+            packages.apply(name, Some("1-old"), &doc).await,
+            Err(PackageError::Conflict)
+        ));
+        let edit = packages.apply(name, Some(&rev), &doc).await.unwrap();
+        assert_eq!(edit.removed, ["1.1.0"]);
+        let doc = packages.packument(name, "http://x").unwrap();
+        assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
+        assert_eq!(doc["versions"]["1.0.0"]["deprecated"], "use 1.1");
+        assert_eq!(
+            doc["versions"]["1.0.0"]["dist"]["tarball"],
+            "http://x/@acme/util/-/util-1.0.0.tgz"
+        );
+        assert!(matches!(
+            packages.publish(name, &upload("1.1.0")).await,
+            Err(PackageError::VersionExists(_))
+        ));
+        let rev = doc["_rev"].as_str().unwrap().to_owned();
+        packages.remove_tarball(name, "1.1.0", &rev).await.unwrap();
+        assert!(packages.tarball(name, "1.0.0").is_ok());
+    }
+}
