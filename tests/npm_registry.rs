@@ -605,6 +605,22 @@ fn granular_tokens_with_the_real_npm_client() {
     ] {
         assert!(!log.contains(secret.as_str()), "a secret in the log");
     }
+    // `npm logout` ends the login session it was signed in with.
+    let npmrc = std::fs::read_to_string(&owner.npmrc).unwrap();
+    let session = npmrc
+        .lines()
+        .find_map(|l| {
+            l.split_once(":_authToken=")
+                .map(|(_, t)| t.trim().to_owned())
+        })
+        .unwrap();
+    assert_eq!(status(&server, "GET", "/-/whoami", &session).0, 200);
+    succeeded(&owner.npm(&owner.home, &["logout"]), "npm logout");
+    assert_eq!(
+        status(&server, "GET", "/-/whoami", &session),
+        (401, "Bearer".to_owned())
+    );
+
     // Guessing the password: after ten failures from one address, even the right
     // password waits (429), unchecked.
     let sign_in = |password: &str| {

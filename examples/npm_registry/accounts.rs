@@ -5,6 +5,8 @@
 //! tokens (creating one still asks for the password). The password itself only ever
 //! reads (feedkey refuses it for writes), so it never publishes.
 //!
+//! `npm logout` ends the token it was signed in with ([`sign_out`]).
+//!
 //! No one signs up here: accounts are the operator's. `npm adduser` with the name and
 //! password of the account signs in (npm's registry does the same for an existing user);
 //! any other name is a 401, as a wrong password is.
@@ -14,12 +16,13 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use feedkey::time::Duration;
-use feedkey::{DenyStatus, Expiry, NewToken, Scope};
+use feedkey::{DenyStatus, Expiry, GrantedBy, NewToken, Scope};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::App;
 use crate::errors::{Challenge, npm_error, unauthorized};
+use crate::routes::Secret;
 use crate::shared::{Caller, Registry};
 use crate::token_api::{failure, remember};
 use crate::token_notes::Note;
@@ -95,6 +98,36 @@ pub async fn sign_in(
         })),
     )
         .into_response())
+}
+
+/// `DELETE /-/user/token/{token}`: `npm logout`. A token may end itself only: the one
+/// in the path must be the one the request is sent with. The primary key is not ended
+/// this way (it is regenerated, with `--regenerate-primary`).
+pub async fn sign_out(app: &App, caller: &Caller, token: &Secret) -> Result<Response, Response> {
+    let grant = caller.identified_npm(app, "logout").await?;
+    let named = app.keys.token_format().parse(&token.0).map(|t| t.id()).ok();
+    let Some(id) = grant.token_id().filter(|id| Some(*id) == named) else {
+        tracing::warn!(token = ?grant.token_id(), client = %caller.client(), "logout refused: the path names another token");
+        return Err(npm_error(
+            StatusCode::FORBIDDEN,
+            "a token can only end itself",
+        ));
+    };
+    if grant.granted_by() == GrantedBy::PrimaryKey {
+        return Err(npm_error(
+            StatusCode::BAD_REQUEST,
+            "the primary key is not ended by logging out; restart with --regenerate-primary",
+        ));
+    }
+    app.keys
+        .revoke(grant.account(), id)
+        .await
+        .map_err(|e| failure(&e))?;
+    if let Err(e) = app.notes.forget(id).await {
+        tracing::warn!(token = ?id, "token notes not updated after logout: {e}");
+    }
+    tracing::info!(account = %grant.account(), token = ?id, "logged out: token revoked");
+    Ok(Json(json!({ "ok": true })).into_response())
 }
 
 /// The answer once a client or user name has failed too often ([`crate::attempts`]).

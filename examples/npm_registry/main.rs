@@ -23,6 +23,7 @@
 //! | `npm whoami`                                    | (a good token)    | —               |
 //! | `npm token create / list / revoke`              | a login session or the primary key |
 //! | `npm login`, `npm adduser`                      | the account password              |
+//! | `npm logout`                                    | the token ends itself              |
 //!
 //! A token's refusal is npm's: `401` with `WWW-Authenticate: Bearer` for a token that
 //! proves no one (npm: "your authentication token seems to be invalid"), `401` with
@@ -204,6 +205,7 @@ async fn dispatch(
         (Method::GET, Route::Ping) => Ok(axum::Json(json!({})).into_response()),
         (Method::GET, Route::Whoami) => accounts::whoami(app, &caller).await,
         (Method::PUT, Route::User(user)) => accounts::sign_in(app, &caller, &user, &body).await,
+        (Method::DELETE, Route::Logout(token)) => accounts::sign_out(app, &caller, &token).await,
         (Method::POST, Route::Tokens) => token_api::create(app, &caller, &body).await,
         (Method::GET, Route::Tokens) => token_api::list(app, &caller, query).await,
         (Method::DELETE, Route::Token(key)) => token_api::revoke(app, &caller, &key).await,

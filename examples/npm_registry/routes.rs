@@ -4,9 +4,9 @@
 //! plainly (`/@acme/util/-/util-1.0.0.tgz`). Both are read here, segment by segment,
 //! each percent-decoded once, so no handler ever sees a raw path.
 //!
-//! A token revoked by value travels in the path of `DELETE /-/npm/v1/tokens/token/…`:
-//! that segment is held as a [`Secret`], whose `Debug` shows nothing, and no path is
-//! ever logged.
+//! A token revoked by value travels in the path of `DELETE /-/npm/v1/tokens/token/…`
+//! and of `npm logout`'s `DELETE /-/user/token/…`: that segment is held as a [`Secret`],
+//! whose `Debug` shows nothing, and no path is ever logged.
 
 use std::fmt;
 
@@ -30,6 +30,8 @@ pub enum Route {
     Whoami,
     /// `/-/user/org.couchdb.user:{name}`: sign-in (`npm login`, `npm adduser`).
     User(String),
+    /// `/-/user/token/{token}`: `npm logout`, ending the token it names.
+    Logout(Secret),
     /// `/-/npm/v1/tokens`: create and list tokens.
     Tokens,
     /// `/-/npm/v1/tokens/token/{key or token}`: revoke one.
@@ -119,6 +121,7 @@ fn special(segments: &[String]) -> Option<Route> {
         ["user", id] => id
             .strip_prefix("org.couchdb.user:")
             .map(|name| Route::User(name.to_owned())),
+        ["user", "token", token] => Some(Route::Logout(Secret((*token).to_owned()))),
         ["npm", "v1", "tokens"] => Some(Route::Tokens),
         ["npm", "v1", "tokens", "token", key] => Some(Route::Token(Secret((*key).to_owned()))),
         ["package", name, "dist-tags"] if valid_name(name) => {
