@@ -85,4 +85,5 @@ pub use store::{
 #[doc(hidden)]
 pub use store::{SqlDialect, SqlStore};
 #[doc(hidden)]
+pub use token::scan::{Candidate, Candidates};
 pub use token::{PresentedToken, TokenFormat, TokenFormatError, TokenIdError, TokenParseError};

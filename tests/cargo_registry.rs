@@ -690,3 +690,56 @@ fn a_token_revoked_through_one_server_is_refused_by_the_other() {
     drop((one, two));
     rt.block_on(db.cleanup());
 }
+
+/// With `--metrics-listen`, the operator's scraper reads feedkey's counters there, in
+/// Prometheus's format: a grant and a denial show up, by kind and by reason; the public
+/// address does not serve them.
+#[cfg(feature = "metrics")]
+#[test]
+fn metrics_are_served_to_the_scraper_only() {
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = Server::start(
+        "cargo_registry",
+        &["--metrics-listen", "127.0.0.1:0"],
+        "Authorization",
+    );
+    let metrics = server
+        .metrics
+        .clone()
+        .expect("the server printed no metrics URL");
+    // A read of an index file: authorized (authenticate alone, as config.json asks,
+    // counts nothing).
+    let status = |token: &str| {
+        agent()
+            .get(format!("{}/index/ac/me/acme-util", server.url))
+            .header("Authorization", token)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(&server.primary), 404, "granted, and no such crate");
+    assert_eq!(status("fk_not-a-token"), 401);
+    let text = agent()
+        .get(&metrics)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.contains("feedkey_grants_total{by=\"primary-key\"}"),
+        "{text}"
+    );
+    assert!(text.contains("feedkey_denials_total{reason="), "{text}");
+    let public = agent()
+        .get(format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_ne!(public, 200, "the public address serves the metrics");
+}

@@ -681,3 +681,53 @@ async fn expiring_keys_raise_the_banner_and_a_mail_and_a_reset_link_works() {
     web.close().await;
     other.close().await;
 }
+
+/// Regenerating the primary key asks for the password again; the new key is shown once
+/// and manages tokens, and the old one no longer does.
+#[tokio::test(flavor = "multi_thread")]
+async fn regenerating_the_primary_key_asks_for_the_password() {
+    if !ready() {
+        return;
+    }
+    let server = start(&[]);
+    let web = Browser::open(&server).await;
+    web.sign_up("gina", PASSWORD).await;
+    let old = web.reveal().await;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let tokens = |key: &str| {
+        agent
+            .get(format!("{}/api/tokens", server.url))
+            .header("X-NuGet-ApiKey", key)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(tokens(&old), 200);
+
+    web.go("/account/tokens").await;
+    web.click("#primary + details summary").await;
+    web.type_in("primary-password", "not the password").await;
+    web.click("#regenerate-primary").await;
+    assert!(web.text("#message").await.contains("password"));
+    assert_eq!(tokens(&old), 200, "a wrong password regenerated the key");
+
+    web.go("/account/tokens").await;
+    web.click("#primary + details summary").await;
+    web.type_in("primary-password", PASSWORD).await;
+    web.click("#regenerate-primary").await;
+    assert!(web.arrive("/account/tokens").await);
+    assert!(
+        web.text("#new-token h2")
+            .await
+            .contains("new primary API key")
+    );
+    let new = web.reveal().await;
+    assert_ne!(new, old);
+    assert_eq!(tokens(&new), 200);
+    assert_eq!(tokens(&old), 401, "the old primary key still works");
+    web.close().await;
+}

@@ -318,6 +318,7 @@ async fn serve<S: TokenStore + 'static>(
         name: args.name.clone(),
         crates: Crates::open(&args.data.join("crates"))?,
     });
+    shared::metrics::start(args.listen.metrics_listen).await?;
     let listener = args.listen.bind(8080).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");

@@ -449,6 +449,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         notes: Notes::open(&args.data.join("token-notes.json"))?,
         attempts: attempts::Attempts::default(),
     });
+    shared::metrics::start(args.listen.metrics_listen).await?;
     let listener = args.listen.bind(4873).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");

@@ -486,6 +486,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
 
+    shared::metrics::start(args.listen.metrics_listen).await?;
     let listener = args.listen.bind(5000).await?;
     let addr = listener.local_addr()?;
     let public_url = args

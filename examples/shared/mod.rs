@@ -5,6 +5,7 @@
 //! A registry author copies this module and implements [`Registry`] for their state.
 
 pub mod caller;
+pub mod metrics;
 pub mod proxy;
 pub mod tokens;
 
@@ -207,6 +208,10 @@ pub struct Listen {
     /// from it, stop working
     #[arg(long)]
     pub regenerate_primary: bool,
+    /// Serve feedkey's metrics (Prometheus text format) at http://ADDR:PORT/metrics, on a
+    /// listener of their own, for the scraper only (needs the `metrics` feature)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Listen {

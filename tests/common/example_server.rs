@@ -11,6 +11,8 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub primary: String,
+    /// The metrics URL, when started with `--metrics-listen`.
+    pub metrics: Option<String>,
     pub dir: tempfile::TempDir,
     /// The header the management API reads the primary key from.
     key_header: &'static str,
@@ -68,8 +70,11 @@ impl Server {
                 panic!("the {name} example is built by `cargo test --all-features`: {e}")
             });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut primary) = (String::new(), String::new());
+        let (mut url, mut primary, mut metrics) = (String::new(), String::new(), None);
         for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(m) = line.strip_prefix("metrics on ") {
+                metrics = Some(m.to_owned());
+            }
             if let Some(u) = line.strip_prefix("listening on ") {
                 url = u.to_owned();
             }
@@ -87,6 +92,7 @@ impl Server {
             child,
             url,
             primary,
+            metrics,
             dir,
             key_header,
         }

@@ -12,6 +12,8 @@
 //! characters long. A parser rejects a wrong prefix, a wrong length, a character outside
 //! the base64url alphabet and a bad checksum before anything is looked up.
 
+pub mod scan;
+
 use std::fmt;
 use std::str::FromStr;
 
