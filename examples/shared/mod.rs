@@ -196,7 +196,7 @@ pub struct Listen {
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
     /// Listen on 127.0.0.1 at this port, 0 for any free one [default: 8080 for
-    /// cargo_registry, 5000 for nuget_feed]
+    /// cargo_registry, 5000 for nuget_feed, 4873 for npm_registry]
     #[arg(long, conflicts_with = "listen")]
     port: Option<u16>,
     /// A reverse proxy (CIDR range or address) whose X-Forwarded-For names the client;
