@@ -321,10 +321,12 @@ pub async fn list(app: &App, caller: &Caller, query: &str) -> Result<Response, R
     let page = number("page").unwrap_or(0);
     let per_page = number("perPage").unwrap_or(PER_PAGE).clamp(1, 100);
     let tokens = app.keys.tokens(&account).await.map_err(|e| failure(&e))?;
-    let tokens: Vec<&TokenInfo> = tokens
+    let mut tokens: Vec<&TokenInfo> = tokens
         .iter()
         .filter(|t| t.kind != TokenKind::Primary)
         .collect();
+    // One order for every page of one listing: oldest first, ties by id.
+    tokens.sort_by_key(|t| (t.created_at, t.id));
     let mut objects = Vec::new();
     for info in tokens
         .iter()
