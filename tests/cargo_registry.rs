@@ -743,3 +743,70 @@ fn metrics_are_served_to_the_scraper_only() {
         .as_u16();
     assert_ne!(public, 200, "the public address serves the metrics");
 }
+
+/// `cargo publish` of a crate whose source holds a live token of this registry is
+/// refused with a message that says so, and the token no longer works; a crate holding
+/// only a dead or a made-up token publishes.
+#[test]
+fn a_crate_holding_a_live_token_is_refused_and_the_token_revoked() {
+    let Some(bin) = cargo_binary() else {
+        println!("skipped: cargo cannot be run here");
+        return;
+    };
+    if !example_server::example_binary("cargo_registry").exists() {
+        println!("skipped: the cargo_registry example is not built");
+        return;
+    }
+    let server = start();
+    let alice = Client::new(&bin, &server, "alice");
+    let (_, pusher) = server.token(
+        json!({"description": "publisher", "permissions": ["push-new", "push-version", "read"]}),
+    );
+    let (_, pasted) = server.token(json!({"description": "laptop", "permissions": ["read"]}));
+
+    let dir = alice.krate("leaky", "0.1.0", "");
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        format!("pub const TOKEN: &str = \"{pasted}\";\n"),
+    )
+    .unwrap();
+    let args = [
+        "publish",
+        "--registry",
+        "feedkey",
+        "--no-verify",
+        "--allow-dirty",
+    ];
+    let run = alice.cargo(&dir, Some(&pusher), &args);
+    assert!(
+        !run.ok,
+        "published a crate holding a live token:\n{}",
+        run.output
+    );
+    assert!(
+        run.output
+            .contains("contains an access token of this registry"),
+        "{}",
+        run.output
+    );
+    let config = |token: &str| {
+        agent()
+            .get(format!("{}/index/config.json", server.url))
+            .header("Authorization", token)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(config(&pasted), 401, "the pasted token still works");
+    assert_eq!(config(&pusher), 200, "the publishing token was revoked too");
+    assert!(
+        server.log().contains("holds live tokens"),
+        "{}",
+        server.log()
+    );
+
+    // The same crate again, its token now dead: nothing live in it, so it publishes.
+    let run = alice.cargo(&dir, Some(&pusher), &args);
+    assert!(run.ok, "{}", run.output);
+}

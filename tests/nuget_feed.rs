@@ -388,3 +388,58 @@ fn an_unknown_feed_answers_a_caller_not_proven_as_a_private_one_does() {
     let (status, _) = raw(&server, &head, b"");
     assert!(status.contains(" 404 "), "{status}");
 }
+
+/// `nuget push` of a package holding a live token of this registry is refused with a
+/// message that says so (the reason phrase NuGet prints), and the token no longer works.
+#[test]
+fn a_package_holding_a_live_token_is_refused_and_the_token_revoked() {
+    if !have_nuget() {
+        println!("SKIPPED: nuget is not installed (Debian: apt-get install nuget)");
+        return;
+    }
+    if !example_server::example_binary("nuget_feed").exists() {
+        println!("skipped: the nuget_feed example is not built");
+        return;
+    }
+    let server = start();
+    let client = Client::new(&server, "leaky");
+    let (_, pusher) = server.token(json(
+        r#"{"description": "CI", "permissions": ["push-new", "push-version", "read"]}"#,
+    ));
+    let (_, pasted) = server.token(json(
+        r#"{"description": "laptop", "permissions": ["read"]}"#,
+    ));
+    let package = nuget_client::pack_with(
+        &client.work,
+        "Leaky.Package",
+        "1.0.0",
+        &format!("<add key=\"ApiKey\" value=\"{pasted}\" />"),
+    );
+    let run = client.push(&server, "ci", &package, &pusher);
+    assert!(
+        !run.ok,
+        "pushed a package holding a live token:\n{}",
+        run.output
+    );
+    assert!(
+        run.output
+            .contains("contains an access token of this registry"),
+        "{}",
+        run.output
+    );
+    let (status, _) = raw(
+        &server,
+        &format!("GET /F/ci/api/v2/Packages() HTTP/1.1\r\nX-NuGet-ApiKey: {pasted}"),
+        b"",
+    );
+    assert!(
+        status.contains(" 401 "),
+        "the pasted token still works: {status}"
+    );
+    let run = client.push(&server, "ci", &package, &pusher);
+    assert!(
+        run.ok,
+        "a package holding a dead token is refused:\n{}",
+        run.output
+    );
+}

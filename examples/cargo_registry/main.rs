@@ -72,6 +72,8 @@ pub struct App<S> {
     /// The registry's name: the feed its tokens name.
     name: String,
     crates: Crates,
+    /// GitHub's secret-scanning keys (`--secret-scanning-keys`).
+    scanning: Option<shared::leaks::ScanningKeys>,
 }
 
 impl<S: TokenStore + 'static> Registry for App<S> {
@@ -80,6 +82,10 @@ impl<S: TokenStore + 'static> Registry for App<S> {
 
     fn keys(&self) -> &Feedkey<S> {
         &self.keys
+    }
+
+    fn scanning_keys(&self) -> Option<&shared::leaks::ScanningKeys> {
+        self.scanning.as_ref()
     }
 
     /// One account owns the registry and its one feed.
@@ -196,6 +202,12 @@ async fn publish<S: TokenStore + 'static>(
     caller.may(&*app, Action::Push, &target).await?;
     let entry = upload.index_entry();
     let (crate_name, version) = (&upload.meta.name, &upload.meta.vers);
+    // A crate holding a live token of this registry is refused, and the token revoked.
+    let file = body.slice_ref(upload.file);
+    let package = format!("{crate_name} {version}");
+    shared::leaks::refuse_leaks(&*app, shared::leaks::Archive::TarGz, file, &package)
+        .await
+        .map_err(|(status, detail)| error(status, detail))?;
     Ok(
         match app
             .crates
@@ -279,6 +291,7 @@ fn router<S: TokenStore + 'static>(app: Arc<App<S>>, proxies: TrustedProxies) ->
             get(owners::<S>).put(change_owners).delete(change_owners),
         )
         .merge(shared::tokens::routes::<App<S>>())
+        .merge(shared::leaks::routes::<App<S>>())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .layer(Extension(proxies))
         .with_state(app)
@@ -317,6 +330,7 @@ async fn serve<S: TokenStore + 'static>(
         owner,
         name: args.name.clone(),
         crates: Crates::open(&args.data.join("crates"))?,
+        scanning: args.listen.scanning_keys()?,
     });
     shared::metrics::start(args.listen.metrics_listen).await?;
     let listener = args.listen.bind(8080).await?;

@@ -71,6 +71,8 @@ pub struct App {
     mail: Option<mail::Mailer>,
     /// The registry's address as its users reach it, for links in mail.
     public_url: String,
+    /// GitHub's secret-scanning keys (`--secret-scanning-keys`).
+    scanning: Option<shared::leaks::ScanningKeys>,
 }
 
 /// Why a feed was not made.
@@ -173,6 +175,10 @@ impl shared::Registry for App {
 
     fn keys(&self) -> &Feedkey<SqliteStore> {
         &self.keys
+    }
+
+    fn scanning_keys(&self) -> Option<&shared::leaks::ScanningKeys> {
+        self.scanning.as_ref()
     }
 
     /// A feed's own account, and no other, acts on it; any account of the registry may
@@ -365,6 +371,19 @@ async fn push(
         .may(&*app, Action::Push, &target)
         .await
         .map_err(refuse_write)?;
+    // A package holding a live token of this registry is refused, and the token revoked;
+    // NuGet 2.8 prints the reason phrase, so the message is that too.
+    let name = format!("{} {}", meta.id, meta.version);
+    let scanned = body.slice_ref(package);
+    if let Err((status, detail)) =
+        shared::leaks::refuse_leaks(&*app, shared::leaks::Archive::Zip, scanned, &name).await
+    {
+        let mut response = (status, detail.clone()).into_response();
+        if let Ok(phrase) = ReasonPhrase::try_from(detail.into_bytes()) {
+            response.extensions_mut().insert(phrase);
+        }
+        return Err(response);
+    }
     Ok(match feed.store_package(&meta, package) {
         Ok(()) => {
             tracing::info!(
@@ -505,6 +524,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: web::Limits::default(),
         mail,
         public_url: public_url.clone(),
+        scanning: args.listen.scanning_keys()?,
     });
 
     let sessions = SessionManagerLayer::new(sessions::SiteSessions(site))
@@ -527,6 +547,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/F/{feed}/api/v2/{*rest}", get(read))
         .merge(shared::tokens::routes::<App>())
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+        .merge(shared::leaks::routes::<App>())
         .merge(web::routes().layer(sessions))
         .layer(axum::Extension(args.listen.trusted_proxies()))
         .with_state(Arc::clone(&app));

@@ -5,6 +5,7 @@
 //! A registry author copies this module and implements [`Registry`] for their state.
 
 pub mod caller;
+pub mod leaks;
 pub mod metrics;
 pub mod proxy;
 pub mod tokens;
@@ -42,6 +43,11 @@ pub trait Registry: Send + Sync + 'static {
     const CHALLENGE: &'static str;
     /// Reads the credential from the headers, as this registry's client sends it.
     fn request<'h>(headers: &'h HeaderMap) -> Request<'h>;
+    /// GitHub's secret-scanning keys, when the server takes reports
+    /// (`--secret-scanning-keys`). Provided: none.
+    fn scanning_keys(&self) -> Option<&leaks::ScanningKeys> {
+        None
+    }
     /// How a package pattern in a token-management request is written down (a registry
     /// whose names have equivalent spellings makes them one).
     fn package_pattern(pattern: &str) -> String {
@@ -212,6 +218,21 @@ pub struct Listen {
     /// listener of their own, for the scraper only (needs the `metrics` feature)
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
+    /// GitHub's secret-scanning public keys (the JSON GitHub publishes at
+    /// https://api.github.com/meta/public_keys/secret_scanning): take leak reports at
+    /// POST /api/secret-scanning/github, signed with them
+    #[arg(long, value_name = "FILE")]
+    pub secret_scanning_keys: Option<std::path::PathBuf>,
+}
+
+impl Listen {
+    /// The secret-scanning keys, if the flag names a file.
+    pub fn scanning_keys(&self) -> Result<Option<leaks::ScanningKeys>, Box<dyn std::error::Error>> {
+        self.secret_scanning_keys
+            .as_deref()
+            .map(leaks::ScanningKeys::load)
+            .transpose()
+    }
 }
 
 impl Listen {

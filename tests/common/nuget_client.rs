@@ -61,7 +61,12 @@ pub fn nuget_list(home: &Path, cwd: &Path, source: &str, config: Option<&Path>) 
 
 /// Packs `id` `version` into `dir`; returns the file name.
 pub fn pack(dir: &Path, id: &str, version: &str) -> String {
-    std::fs::write(dir.join("readme.txt"), format!("{id} {version}")).unwrap();
+    pack_with(dir, id, version, &format!("{id} {version}"))
+}
+
+/// Packs `id` `version` into `dir` with `readme` as its one content file.
+pub fn pack_with(dir: &Path, id: &str, version: &str, readme: &str) -> String {
+    std::fs::write(dir.join("readme.txt"), readme).unwrap();
     let nuspec = format!(
         r#"<?xml version="1.0"?>
 <package><metadata><id>{id}</id><version>{version}</version><authors>Tests</authors><description>{id} for tests</description></metadata>
