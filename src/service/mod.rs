@@ -29,6 +29,8 @@ mod issue;
 mod maintenance;
 mod rotate;
 mod shared;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod trail;
 
 pub use derive::NewChild;
 pub use edit::TokenEdit;
