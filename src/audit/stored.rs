@@ -44,8 +44,10 @@ pub struct NoRuntime;
 /// Off the request path: [`record`](AuditSink::record) puts the event in a bounded queue
 /// and returns, never waiting. When the queue is full (the database is slow or down) the
 /// event is dropped and counted: [`StoredAudit::dropped`], and the metric
-/// `feedkey_audit_dropped_total` (feature `metrics`). A task writes the queue in
-/// batches, each one transaction; a batch that fails is tried again (after 100 ms, then
+/// `feedkey_audit_dropped_total` (feature `metrics`). A task of its own looks at the
+/// queue every 10 ms (and at once while a whole batch waits there: it is never woken by
+/// an event, which would cost the request a thread's wake-up) and writes what it finds
+/// in batches, each one transaction; a batch that fails is tried again (after 100 ms, then
 /// longer, up to 5 s) while new events wait in the queue. [`Feedkey::flush`] (or
 /// [`StoredAudit::flush`]) waits until every event recorded before it is written: call
 /// it at shutdown, while the runtime still runs, or the events still queued are lost.
@@ -272,6 +274,10 @@ fn take_queued(queue: &mut mpsc::Receiver<Message>, into: &mut Vec<Message>, mos
     true
 }
 
+/// How often the writer looks at the queue while less than a batch waits there: the
+/// longest an event waits before it is written, when the store answers at once.
+const TICK: Duration = Duration::from_millis(10);
+
 /// The first wait after a failed write, and the longest.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -287,15 +293,11 @@ impl<A: AuditStore> Writer<A> {
         let mut purged: Option<Instant> = None;
         self.purge(&mut purged).await;
         loop {
-            let open = if held.is_empty() {
-                // Nothing to retry: wait for the queue (0 once every sink is gone and the
-                // queue is empty).
-                queue.recv_many(&mut received, self.batch).await > 0
-            } else {
-                // A failed batch to retry (after the wait below): take what is queued
-                // meanwhile, without waiting for more.
-                take_queued(&mut queue, &mut received, self.batch)
-            };
+            // The writer never waits on the queue itself: a task parked there would be
+            // woken by every event, a thread's wake-up on each request. It looks at the
+            // queue every tick instead, and at once while a whole batch waits.
+            let open = take_queued(&mut queue, &mut received, self.batch);
+            let full = received.len() == self.batch;
             for message in received.drain(..) {
                 match message {
                     Message::Event(event) if held.len() < self.held_max => {
@@ -308,7 +310,11 @@ impl<A: AuditStore> Writer<A> {
                 }
             }
             if !open {
-                break;
+                break; // every sink is gone and the queue is empty
+            }
+            if held.is_empty() && waiting.is_empty() {
+                tokio::time::sleep(TICK).await;
+                continue;
             }
             let written = self.write(&mut held).await;
             for done in waiting.drain(..) {
@@ -321,6 +327,9 @@ impl<A: AuditStore> Writer<A> {
             }
             retry = RETRY_FIRST;
             self.purge(&mut purged).await;
+            if !full {
+                tokio::time::sleep(TICK).await;
+            }
         }
         let mut written = Ok(());
         for _ in 0..FINAL_TRIES {
