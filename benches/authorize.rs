@@ -1,7 +1,8 @@
 //! The hot path as a registry sees it: `authorize` on `MemoryStore`, from the raw header
 //! value to the decision, beside the floor it cannot beat (one keyed hash, one hash-map
 //! probe, one glob match); how it scales with tokens and globs; the password path beside
-//! the token path; issue, refresh and revoke; and two threads at once.
+//! the token path; issue, refresh and revoke; two threads at once; and the allow with the
+//! stored audit trail on (`stored_audit/…`, with a SQL backend's feature).
 //!
 //! `cargo bench --bench authorize`
 
@@ -192,6 +193,105 @@ fn authorize(c: &mut Criterion) {
     });
 }
 
+/// Keeps nothing: what `StoredAudit` costs the request path, its writer's work (encoding
+/// each event) included but no storage's.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+struct Discard;
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl feedkey::store::AuditStore for Discard {
+    async fn append_audit(
+        &self,
+        rows: &[feedkey::store::AuditRow],
+    ) -> Result<(), feedkey::store::StoreError> {
+        black_box(rows);
+        Ok(())
+    }
+    async fn audit_rows(
+        &self,
+        _: &feedkey::audit::AuditFilter,
+    ) -> Result<Vec<feedkey::store::StoredAuditRow>, feedkey::store::StoreError> {
+        Ok(Vec::new())
+    }
+    async fn purge_audit(
+        &self,
+        _: feedkey::time::OffsetDateTime,
+    ) -> Result<u64, feedkey::store::StoreError> {
+        Ok(0)
+    }
+}
+
+/// The allow of `authorize/allow` with the stored audit trail on, beside the same allow
+/// without it: the request path only enqueues (`try_send`); the writer runs on a
+/// runtime thread of its own, writing to nothing (`discard`) or to a SQLite file
+/// (`sqlite`, batches of 500 per transaction). The target is 1.5 x the allow without.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn stored_audit(c: &mut Criterion) {
+    use feedkey::audit::StoredAudit;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = Target::package("ci", PACKAGE);
+    let alice = AccountId::new("alice").unwrap();
+    // A Feedkey like `setup(1000)`'s, its audit sent to `sink`.
+    let with = |sink: Option<StoredAudit>| {
+        let mut builder = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]));
+        if let Some(sink) = sink {
+            builder = builder.audit(sink);
+        }
+        let keys = builder.build().unwrap();
+        ready(keys.create_account(&alice, Expiry::Never)).unwrap();
+        for _ in 0..1000 {
+            ready(keys.issue(&alice, NewToken::new("filler", Scope::read_only()))).unwrap();
+        }
+        let good = ready(keys.issue(&alice, NewToken::new("CI", ci_scope())))
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned();
+        (keys, good)
+    };
+    let mut group = c.benchmark_group("stored_audit");
+    let (plain, good) = with(None);
+    group.bench_function("allow_without_audit", |b| {
+        b.iter(|| ready(plain.authorize(&header(&good), Action::Push, &target)).unwrap())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut sinks: Vec<(&str, StoredAudit)> = Vec::new();
+    {
+        let _entered = runtime.enter();
+        sinks.push(("discard", StoredAudit::new(Discard).unwrap()));
+        #[cfg(feature = "sqlite")]
+        sinks.push((
+            "sqlite",
+            StoredAudit::new(
+                feedkey::store::SqliteStore::open(dir.path().join("audit.db")).unwrap(),
+            )
+            .unwrap(),
+        ));
+    }
+    for (name, audit) in sinks {
+        let (keys, good) = with(Some(audit.clone()));
+        group.bench_function(format!("allow_with_stored_audit_{name}"), |b| {
+            b.iter(|| ready(keys.authorize(&header(&good), Action::Push, &target)).unwrap())
+        });
+        runtime.block_on(audit.flush()).unwrap();
+        println!(
+            "stored_audit/{name}: {} events written, {} dropped (queue full)",
+            audit.written(),
+            audit.dropped()
+        );
+    }
+    group.finish();
+    drop(dir);
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+fn stored_audit(_: &mut Criterion) {}
+
 fn scaling(c: &mut Criterion) {
     let target = Target::package("ci", PACKAGE);
     let mut group = c.benchmark_group("scaling_tokens");
@@ -334,6 +434,7 @@ criterion_group!(
     scaling,
     password_beside_token,
     management,
-    threads
+    threads,
+    stored_audit
 );
 criterion_main!(benches);
