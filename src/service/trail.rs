@@ -134,9 +134,7 @@ impl<S: TokenStore> Feedkey<S> {
 /// follows.
 async fn page_of(trail: &impl AuditStore, filter: &AuditFilter) -> Result<AuditPage, Error> {
     let limit = filter.limit_is();
-    let mut rows = trail
-        .audit_rows(&filter.clone().limit(limit.saturating_add(1)))
-        .await?;
+    let mut rows = trail.audit_rows(&filter.one_more()).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let events = rows
@@ -149,4 +147,40 @@ async fn page_of(trail: &impl AuditStore, filter: &AuditFilter) -> Result<AuditP
         None
     };
     Ok(AuditPage { events, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use time::OffsetDateTime;
+
+    use crate::audit::AuditFilter;
+    use crate::store::{AuditRow, AuditStore};
+    use crate::{Feedkey, MemoryStore, TokenKey};
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_page_of_the_largest_size_still_says_that_another_follows() {
+        let store = Arc::new(MemoryStore::new());
+        let row = AuditRow {
+            at: OffsetDateTime::UNIX_EPOCH,
+            kind: "issued".to_owned(),
+            account: None,
+            token: None,
+            client_addr: None,
+            detail: "{}".to_owned(),
+        };
+        let rows = vec![row; AuditFilter::MAX_LIMIT as usize + 1];
+        store.append_audit(&rows).await.unwrap();
+        let keys = Feedkey::builder(Arc::clone(&store), TokenKey::new(1, &[7; 32]))
+            .build()
+            .unwrap();
+        let filter = AuditFilter::new().limit(AuditFilter::MAX_LIMIT);
+        let first = keys.audit_events(&filter).await.unwrap();
+        assert_eq!(first.events.len(), AuditFilter::MAX_LIMIT as usize);
+        let next = first.next.expect("one more row follows");
+        let second = keys.audit_events(&filter.after(next)).await.unwrap();
+        assert_eq!(second.events.len(), 1);
+        assert_eq!(second.next, None);
+    }
 }

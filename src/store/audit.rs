@@ -146,6 +146,15 @@ impl AuditFilter {
         self
     }
 
+    /// The same filter asking for one row more than its limit (past
+    /// [`AuditFilter::MAX_LIMIT`] too): how a page learns whether another follows.
+    pub(crate) fn one_more(&self) -> Self {
+        Self {
+            limit: self.limit.saturating_add(1),
+            ..self.clone()
+        }
+    }
+
     /// The account asked for.
     pub fn account_is(&self) -> Option<&AccountId> {
         self.account.as_ref()
