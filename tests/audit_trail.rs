@@ -432,6 +432,44 @@ mod memory {
     trail_tests!(super::Memory::new().await);
 }
 
+/// `AnyStore` (a server's run-time choice), on SQLite, shared through an `Arc`.
+#[cfg(feature = "sqlite")]
+struct Any(tempfile::TempDir);
+
+#[cfg(feature = "sqlite")]
+impl Any {
+    async fn new() -> Option<Self> {
+        Some(Self(tempfile::tempdir().unwrap()))
+    }
+    async fn store(&self) -> Arc<feedkey::store::AnyStore> {
+        let sqlite = feedkey::store::SqliteStore::open(self.0.path().join("tokens.db")).unwrap();
+        Arc::new(sqlite.into())
+    }
+    async fn cleanup(&self) {}
+}
+
+#[cfg(feature = "sqlite")]
+mod any_store {
+    trail_tests!(super::Any::new().await);
+
+    /// A custom store behind `AnyStore` keeps no trail: the sink counts what it cannot
+    /// write, and reading says why.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_custom_store_keeps_no_trail_and_says_so() {
+        use feedkey::store::{AnyStore, NoAuditTrail, StoreError};
+        let store = std::sync::Arc::new(AnyStore::custom(feedkey::MemoryStore::new()));
+        let keys = feedkey::Feedkey::builder(std::sync::Arc::clone(&store), super::key(1))
+            .build()
+            .unwrap();
+        match keys.audit_events(&super::AuditFilter::new()).await {
+            Err(feedkey::Error::Store(StoreError::Backend(e))) => {
+                assert_eq!(e.to_string(), NoAuditTrail.to_string());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[cfg(feature = "sqlite")]
 struct Sqlite(tempfile::TempDir);
 

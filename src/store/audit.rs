@@ -148,6 +148,7 @@ impl AuditFilter {
 
     /// The same filter asking for one row more than its limit (past
     /// [`AuditFilter::MAX_LIMIT`] too): how a page learns whether another follows.
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub(crate) fn one_more(&self) -> Self {
         Self {
             limit: self.limit.saturating_add(1),

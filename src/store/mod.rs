@@ -32,7 +32,7 @@ mod sqlite;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
-pub use any::AnyStore;
+pub use any::{AnyStore, NoAuditTrail};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use audit::sql as audit_sql;
 pub use audit::{AuditFilter, AuditRow, AuditStore, StoredAuditRow};
