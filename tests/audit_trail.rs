@@ -372,6 +372,41 @@ async fn revocations_lost_to_a_restore_are_replayed_from_the_trail<S: TrailStore
     );
 }
 
+/// `Feedkey::purge_audit` deletes the events older than it is told, by the `Feedkey`'s
+/// clock; a sink's retention deletes them when its writer starts, by the system's.
+async fn old_events_are_purged_by_age_and_by_the_retention<S: TrailStore>(store: S) {
+    let audit = StoredAudit::new(store.clone()).unwrap();
+    let (keys, clock) = feedkey_with(&store, &audit);
+    let alice = AccountId::new("alice").unwrap();
+    keys.create_account(&alice, Expiry::Never).await.unwrap(); // at START
+    clock.advance(Duration::days(10));
+    keys.issue(&alice, NewToken::new("CI", ci_scope()))
+        .await
+        .unwrap(); // at START + 10 days
+    clock.advance(Duration::days(1));
+    keys.flush().await.unwrap();
+    assert_eq!(stored_rows(&store).await, 2);
+    assert_eq!(keys.purge_audit(Duration::days(30)).await.unwrap(), 0);
+    assert_eq!(keys.purge_audit(Duration::days(5)).await.unwrap(), 1);
+    let left = all_pages(&keys, AuditFilter::new()).await;
+    assert_eq!(kinds(&left), [TrailKind::Issued]);
+
+    // START is long past by the system's clock: a retention of a day deletes the rest as
+    // the writer starts, before it answers its first flush.
+    let kept_long = StoredAudit::builder(store.clone())
+        .retention(Duration::days(36_500))
+        .start()
+        .unwrap();
+    kept_long.flush().await.unwrap();
+    assert_eq!(stored_rows(&store).await, 1);
+    let kept_short = StoredAudit::builder(store.clone())
+        .retention(Duration::days(1))
+        .start()
+        .unwrap();
+    kept_short.flush().await.unwrap();
+    assert_eq!(stored_rows(&store).await, 0);
+}
+
 /// The tests of one backend, each on its own storage: `$backend` is an expression of
 /// type `Option<impl Storage>`, `None` when the backend is not configured.
 macro_rules! trail_tests {
@@ -402,6 +437,13 @@ macro_rules! trail_tests {
         async fn a_flush_writes_every_event_recorded_before_it() {
             let Some(backend) = $backend else { return };
             super::a_flush_writes_every_event_recorded_before_it(backend.store().await).await;
+            backend.cleanup().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn old_events_are_purged_by_age_and_by_the_retention() {
+            let Some(backend) = $backend else { return };
+            super::old_events_are_purged_by_age_and_by_the_retention(backend.store().await).await;
             backend.cleanup().await;
         }
 
