@@ -14,8 +14,11 @@ impl<S: TokenStore + AuditStore> Feedkey<S> {
     /// `filter.after(cursor)` with the page's [`AuditPage::next`].
     ///
     /// ```
-    /// # async fn demo(keys: &feedkey::Feedkey<feedkey::store::SqliteStore>, alice: &feedkey::AccountId)
-    /// #     -> Result<(), feedkey::Error> {
+    /// # use feedkey::store::AuditStore;
+    /// # async fn demo<S: feedkey::TokenStore + AuditStore>(
+    /// #     keys: &feedkey::Feedkey<S>,
+    /// #     alice: &feedkey::AccountId,
+    /// # ) -> Result<(), feedkey::Error> {
     /// use feedkey::audit::AuditFilter;
     ///
     /// let mut filter = AuditFilter::new().account(alice).kind("revoked");
@@ -75,6 +78,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// the time of the backup, minus a margin: a revocation replayed twice costs nothing.
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")]
     /// # async fn demo(
     /// #     keys: &feedkey::Feedkey<feedkey::store::SqliteStore>,
     /// #     backup_taken_at: feedkey::time::OffsetDateTime,
