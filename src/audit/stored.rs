@@ -443,6 +443,23 @@ mod tests {
         audit.flush().await.unwrap();
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_last_sink_dropped_the_writer_writes_what_is_queued_and_stops() {
+        let store = Arc::new(Flaky::default());
+        let audit = StoredAudit::new(Arc::clone(&store)).unwrap();
+        for _ in 0..100 {
+            audit.record(&event());
+        }
+        drop(audit);
+        let started = Instant::now();
+        // The writer holds the last other reference to the store until it stops.
+        while Arc::strong_count(&store) > 1 && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(Arc::strong_count(&store), 1, "the writer stopped");
+        assert_eq!(store.rows.lock().unwrap().len(), 100);
+    }
+
     #[test]
     fn outside_a_runtime_it_does_not_start() {
         assert_eq!(
