@@ -272,9 +272,19 @@ pub(crate) mod sql {
     /// The columns of an audit row, in the order [`DbAuditRow`] takes them.
     pub(crate) const COLUMNS: &str = "id, at, kind, account, token, client_addr, detail";
 
-    /// Appends one row (the id is the database's).
-    pub(crate) const INSERT: &str = "INSERT INTO feedkey_audit \
-        (at, kind, account, token, client_addr, detail) VALUES (?, ?, ?, ?, ?, ?)";
+    /// The most rows one `INSERT` carries: 600 values, far below every dialect's limit on
+    /// bound values (SQLite's is 32 766).
+    pub(crate) const ROWS_PER_INSERT: usize = 100;
+
+    /// The statement that appends `n` rows (the ids are the database's), each row's six
+    /// values in [`DbAuditRow`]'s order, `at` first.
+    pub(crate) fn insert(n: usize) -> String {
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
+        format!(
+            "INSERT INTO feedkey_audit (at, kind, account, token, client_addr, detail) \
+             VALUES {values}"
+        )
+    }
 
     /// Deletes the rows before `?`.
     pub(crate) const PURGE: &str = "DELETE FROM feedkey_audit WHERE at < ?";

@@ -373,8 +373,8 @@ fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<()
     })
 }
 
-/// The audit trail in `feedkey_audit`: a batch is one transaction on the writing
-/// connection, off the executor; a read runs in place on the reading one.
+/// The audit trail in `feedkey_audit`: a batch is one transaction of multi-row inserts
+/// on the writing connection, off the executor; a read runs in place on the reading one.
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         let rows = rows
@@ -383,19 +383,21 @@ impl AuditStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.write(move |conn, _| {
             let tx = conn.transaction().map_err(backend)?;
-            {
-                let mut stmt = tx.prepare_cached(audit_sql::INSERT).map_err(backend)?;
-                for r in &rows {
-                    stmt.execute(params![
-                        r.at,
-                        r.kind,
-                        r.account,
-                        r.token,
-                        r.client_addr,
-                        r.detail
-                    ])
+            for chunk in rows.chunks(audit_sql::ROWS_PER_INSERT) {
+                let values = chunk.iter().flat_map(|r| {
+                    [
+                        &r.at as &dyn rusqlite::ToSql,
+                        &r.kind,
+                        &r.account,
+                        &r.token,
+                        &r.client_addr,
+                        &r.detail,
+                    ]
+                });
+                tx.prepare_cached(&audit_sql::insert(chunk.len()))
+                    .map_err(backend)?
+                    .execute(rusqlite::params_from_iter(values))
                     .map_err(backend)?;
-                }
             }
             tx.commit().map_err(backend)
         })

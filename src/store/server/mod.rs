@@ -388,19 +388,6 @@ fn bind_token_row<'q>(
         .bind(t.parent_secret_set_at)
 }
 
-/// The most rows one audit `INSERT` carries (7 values each, far below either database's
-/// limit on bound values).
-const AUDIT_ROWS_PER_INSERT: usize = 100;
-
-/// The statement that appends `n` audit rows at once.
-fn audit_insert(dialect: SqlDialect, n: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
-    let (head, _) = audit_sql::INSERT
-        .split_once(" VALUES ")
-        .unwrap_or((audit_sql::INSERT, ""));
-    render(dialect, &format!("{head} VALUES {values}"))
-}
-
 /// The audit trail in `feedkey_audit`: a batch is one transaction of multi-row inserts,
 /// within [`SqlStore::AUDIT_TIME_LIMIT`]; a read within the request time limit.
 impl AuditStore for SqlStore {
@@ -417,9 +404,9 @@ impl AuditStore for SqlStore {
             .within(Self::AUDIT_TIME_LIMIT, async {
                 let mut conn = inner.connection().await?;
                 let mut tx = conn.begin().await.map_err(backend)?;
-                for chunk in rows.chunks(AUDIT_ROWS_PER_INSERT) {
+                for chunk in rows.chunks(audit_sql::ROWS_PER_INSERT) {
                     // Placeholders only: every value is bound.
-                    let sql = audit_insert(inner.dialect, chunk.len());
+                    let sql = render(inner.dialect, &audit_sql::insert(chunk.len()));
                     let mut query = sqlx::query(AssertSqlSafe(sql));
                     for r in chunk {
                         query = query
