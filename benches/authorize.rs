@@ -222,7 +222,7 @@ impl feedkey::store::AuditStore for Discard {
 }
 
 /// The allow of `authorize/allow` with the stored audit trail on, beside the same allow
-/// without it: the request path only enqueues (`try_send`); the writer runs on a
+/// without it: the request path only enqueues (a lock and a push); the writer runs on a
 /// runtime thread of its own, writing to nothing (`discard`) or to a SQLite file
 /// (`sqlite`, batches of 500 per transaction). The target is 1.5 x the allow without.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -254,11 +254,6 @@ fn stored_audit(c: &mut Criterion) {
             .to_owned();
         (keys, good)
     };
-    let mut group = c.benchmark_group("stored_audit");
-    let (plain, good) = with(None);
-    group.bench_function("allow_without_audit", |b| {
-        b.iter(|| ready(plain.authorize(&header(&good), Action::Push, &target)).unwrap())
-    });
     let dir = tempfile::tempdir().unwrap();
     let mut sinks: Vec<(&str, StoredAudit)> = Vec::new();
     {
@@ -273,19 +268,57 @@ fn stored_audit(c: &mut Criterion) {
             .unwrap(),
         ));
     }
+    let mut cases = vec![("allow_without_audit".to_owned(), with(None), None)];
     for (name, audit) in sinks {
-        let (keys, good) = with(Some(audit.clone()));
-        group.bench_function(format!("allow_with_stored_audit_{name}"), |b| {
-            b.iter(|| ready(keys.authorize(&header(&good), Action::Push, &target)).unwrap())
-        });
-        runtime.block_on(audit.flush()).unwrap();
-        println!(
-            "stored_audit/{name}: {} events written, {} dropped (queue full)",
-            audit.written(),
-            audit.dropped()
-        );
+        let keys = with(Some(audit.clone()));
+        cases.push((format!("allow_with_stored_audit_{name}"), keys, Some(audit)));
+    }
+    let allow = |(keys, good): &(Feedkey<MemoryStore>, String)| {
+        ready(keys.authorize(&header(good), Action::Push, &target)).unwrap();
+    };
+
+    let mut group = c.benchmark_group("stored_audit");
+    for (name, keys, _) in &cases {
+        group.bench_function(name.as_str(), |b| b.iter(|| allow(keys)));
     }
     group.finish();
+
+    // The same cases interleaved, round after round, so that a neighbour's load falls on
+    // all of them alike: the median of each, and its ratio to the allow without audit.
+    const ROUNDS: usize = 15;
+    const PER_ROUND: u32 = 100_000;
+    let mut times = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for _ in 0..ROUNDS {
+        for ((_, keys, _), times) in cases.iter().zip(&mut times) {
+            let started = Instant::now();
+            for _ in 0..PER_ROUND {
+                allow(keys);
+            }
+            times.push(started.elapsed().as_nanos() as f64 / f64::from(PER_ROUND));
+        }
+    }
+    let medians: Vec<f64> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect();
+    for ((name, _, audit), median) in cases.iter().zip(&medians) {
+        print!(
+            "stored_audit/interleaved/{name}: {median:.0} ns, {:.2} x",
+            median / medians[0]
+        );
+        if let Some(audit) = audit {
+            runtime.block_on(audit.flush()).unwrap();
+            print!(
+                "; {} events written, {} dropped (queue full)",
+                audit.written(),
+                audit.dropped()
+            );
+        }
+        println!();
+    }
     drop(dir);
 }
 

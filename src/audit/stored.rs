@@ -1,12 +1,18 @@
 //! [`StoredAudit`]: the audit sink that keeps events in the database, off the request
 //! path. `record` only puts the event in a bounded queue (never waiting: a full queue
 //! drops the event and counts it); a task of its own writes the queue in batches.
+//!
+//! The queue is a vector behind a mutex that the writer swaps for an empty one every
+//! tick: a request takes an uncontended lock and pushes. A channel would cost more on
+//! the request path: its sender and its receiver share counters that bounce between
+//! cores on every event, and a receiver parked on it is woken by every event (measured:
+//! 2.3 µs an allow, against 0.65 µs without the trail).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{AuditEvent, AuditSink, encode};
 use crate::store::{AuditRow, AuditStore, BackendError, BoxFuture, StoreError};
@@ -17,17 +23,46 @@ enum Message {
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// The counts the sink and its writer share.
-#[derive(Debug, Default)]
-struct Counts {
+/// What the sinks and the writer share: the queue and the counts.
+struct Queue {
+    pending: Mutex<Pending>,
+    /// The most events `pending` holds.
+    capacity: usize,
     dropped: AtomicU64,
     written: AtomicU64,
 }
 
-impl Counts {
+/// The queue's contents.
+#[derive(Default)]
+struct Pending {
+    messages: Vec<Message>,
+    /// How many of `messages` are events (flushes take no room).
+    events: usize,
+    /// The writer has stopped (its runtime shut down): nothing will take `messages`.
+    stopped: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn drop_events(&self, n: u64) {
-        self.dropped.fetch_add(n, Ordering::Relaxed);
-        crate::telemetry::audit_dropped(n);
+        if n > 0 {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+            crate::telemetry::audit_dropped(n);
+        }
+    }
+
+    /// Queues a flush, answered once everything queued before it is written.
+    fn flush(&self) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let mut pending = self.lock();
+        if pending.stopped {
+            return Err(stopped());
+        }
+        pending.messages.push(Message::Flush(done));
+        Ok(answer)
     }
 }
 
@@ -44,10 +79,10 @@ pub struct NoRuntime;
 /// Off the request path: [`record`](AuditSink::record) puts the event in a bounded queue
 /// and returns, never waiting. When the queue is full (the database is slow or down) the
 /// event is dropped and counted: [`StoredAudit::dropped`], and the metric
-/// `feedkey_audit_dropped_total` (feature `metrics`). A task of its own looks at the
-/// queue every 10 ms (and at once while a whole batch waits there: it is never woken by
-/// an event, which would cost the request a thread's wake-up) and writes what it finds
-/// in batches, each one transaction; a batch that fails is tried again (after 100 ms, then
+/// `feedkey_audit_dropped_total` (feature `metrics`). A task of its own takes what is
+/// queued every 10 ms (at once again after a whole batch; no event ever wakes it, which
+/// would cost the request a thread's wake-up) and writes it in batches, each one
+/// transaction; a batch that fails is tried again (after 100 ms, then
 /// longer, up to 5 s) while new events wait in the queue. [`Feedkey::flush`] (or
 /// [`StoredAudit::flush`]) waits until every event recorded before it is written: call
 /// it at shutdown, while the runtime still runs, or the events still queued are lost.
@@ -84,8 +119,7 @@ pub struct NoRuntime;
 /// [`Feedkey::flush`]: crate::Feedkey::flush
 #[derive(Clone)]
 pub struct StoredAudit {
-    queue: mpsc::Sender<Message>,
-    counts: Arc<Counts>,
+    queue: Arc<Queue>,
 }
 
 impl std::fmt::Debug for StoredAudit {
@@ -109,8 +143,9 @@ pub struct StoredAuditBuilder<A> {
 impl StoredAudit {
     /// The events the queue holds by default: a burst of 100 000 events (100 000
     /// requests at once, or a database that pauses for a second at 100 000 requests a
-    /// second) fits whole. An event takes about 200 bytes while queued, so a full queue
-    /// is about 25 MB.
+    /// second) fits whole. An event takes about 150 bytes while queued, and the queue's
+    /// two buffers (the one requests fill, the one the writer empties) keep their size:
+    /// about 40 MB at most.
     pub const DEFAULT_CAPACITY: usize = 131_072;
     /// The most events one transaction writes, by default.
     pub const DEFAULT_BATCH: usize = 500;
@@ -141,12 +176,12 @@ impl StoredAudit {
     /// How many events were dropped: the queue was full when they came, or they could
     /// not be written before the writer stopped.
     pub fn dropped(&self) -> u64 {
-        self.counts.dropped.load(Ordering::Relaxed)
+        self.queue.dropped.load(Ordering::Relaxed)
     }
 
     /// How many events were written to the store.
     pub fn written(&self) -> u64 {
-        self.counts.written.load(Ordering::Relaxed)
+        self.queue.written.load(Ordering::Relaxed)
     }
 
     /// Waits until every event recorded before this call is written.
@@ -155,12 +190,7 @@ impl StoredAudit {
     /// The store's failure to write them (they stay queued and are tried again), or a
     /// backend error when the writer has stopped (its runtime shut down).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (done, answer) = oneshot::channel();
-        self.queue
-            .send(Message::Flush(done))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.queue.flush()?.await.map_err(|_| stopped())?
     }
 }
 
@@ -206,30 +236,37 @@ impl<A: AuditStore + 'static> StoredAuditBuilder<A> {
         A: AuditStore + 'static,
     {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
-        let (queue, receiver) = mpsc::channel(self.capacity);
-        let counts = Arc::new(Counts::default());
+        let queue = Arc::new(Queue {
+            pending: Mutex::default(),
+            capacity: self.capacity,
+            dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        });
         let writer = Writer {
             store: self.store,
-            counts: Arc::clone(&counts),
+            queue: Arc::clone(&queue),
             batch: self.batch,
             held_max: self.capacity.max(self.batch),
             retention: self.retention,
         };
-        runtime.spawn(writer.run(receiver));
-        Ok(StoredAudit { queue, counts })
+        let stopped = Stopped(Arc::clone(&queue));
+        runtime.spawn(writer.run(stopped));
+        Ok(StoredAudit { queue })
     }
 }
 
 impl AuditSink for StoredAudit {
     fn record(&self, event: &AuditEvent) {
-        // A full queue is seen before the event is copied: dropping costs nothing more.
-        if self.queue.capacity() == 0 {
-            self.counts.drop_events(1);
+        // Copied before the lock, so that the lock is held for a push only.
+        let event = Message::Event(event.clone());
+        let mut pending = self.queue.lock();
+        if pending.events < self.queue.capacity && !pending.stopped {
+            pending.messages.push(event);
+            pending.events += 1;
             return;
         }
-        if self.queue.try_send(Message::Event(event.clone())).is_err() {
-            self.counts.drop_events(1);
-        }
+        drop(pending);
+        self.queue.drop_events(1);
     }
 
     /// Outside an async context, waits until everything recorded before is written.
@@ -240,8 +277,7 @@ impl AuditSink for StoredAudit {
         if tokio::runtime::Handle::try_current().is_ok() {
             return;
         }
-        let (done, answer) = oneshot::channel();
-        if self.queue.blocking_send(Message::Flush(done)).is_ok() {
+        if let Ok(answer) = self.queue.flush() {
             let _ = answer.blocking_recv();
         }
     }
@@ -254,24 +290,31 @@ impl AuditSink for StoredAudit {
 /// The task that writes the queue.
 struct Writer<A> {
     store: A,
-    counts: Arc<Counts>,
+    queue: Arc<Queue>,
     batch: usize,
     /// The most events held while the store fails; the queue fills behind them.
     held_max: usize,
     retention: Option<time::Duration>,
 }
 
-/// Moves up to `most` queued messages into `into`, without waiting; whether the queue is
-/// still open (a sink is left, or messages are).
-fn take_queued(queue: &mut mpsc::Receiver<Message>, into: &mut Vec<Message>, most: usize) -> bool {
-    while into.len() < most {
-        match queue.try_recv() {
-            Ok(message) => into.push(message),
-            Err(mpsc::error::TryRecvError::Empty) => return true,
-            Err(mpsc::error::TryRecvError::Disconnected) => return false,
-        }
+/// Marks the queue stopped when the writer ends, however it ends (its runtime may drop it
+/// mid-write): what is queued then is counted as dropped, and its flushes are answered
+/// with an error.
+struct Stopped(Arc<Queue>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let left = {
+            let mut pending = self.0.lock();
+            pending.stopped = true;
+            let events = pending.events;
+            pending.events = 0;
+            // Dropped senders: each waiting flush is answered "stopped".
+            pending.messages.clear();
+            events
+        };
+        self.0.drop_events(left as u64);
     }
-    true
 }
 
 /// How often the writer looks at the queue while less than a batch waits there: the
@@ -285,32 +328,41 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 const FINAL_TRIES: usize = 3;
 
 impl<A: AuditStore> Writer<A> {
-    async fn run(self, mut queue: mpsc::Receiver<Message>) {
-        let mut received = Vec::with_capacity(self.batch);
+    /// `stopped` is an argument, so that it is dropped with the task even if the task
+    /// never ran.
+    async fn run(self, stopped: Stopped) {
+        let _stopped = stopped;
+        // Swapped with the queue's vector at each look, so that neither is reallocated.
+        let mut taken: Vec<Message> = Vec::new();
         let mut held: Vec<AuditRow> = Vec::new();
         let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
         let mut retry = RETRY_FIRST;
         let mut purged: Option<Instant> = None;
         self.purge(&mut purged).await;
         loop {
-            // The writer never waits on the queue itself: a task parked there would be
-            // woken by every event, a thread's wake-up on each request. It looks at the
-            // queue every tick instead, and at once while a whole batch waits.
-            let open = take_queued(&mut queue, &mut received, self.batch);
-            let full = received.len() == self.batch;
-            for message in received.drain(..) {
+            let last = {
+                let mut pending = self.queue.lock();
+                std::mem::swap(&mut pending.messages, &mut taken);
+                pending.events = 0;
+                // Only the writer's own handles left (its own and its guard's), and nothing
+                // queued: no sink remains.
+                taken.is_empty() && Arc::strong_count(&self.queue) == 2
+            };
+            let mut events = 0;
+            for message in taken.drain(..) {
                 match message {
                     Message::Event(event) if held.len() < self.held_max => {
                         held.push(encode(&event));
+                        events += 1;
                     }
                     // The store has failed for a while: what is held is kept, the rest
                     // counted as dropped.
-                    Message::Event(_) => self.counts.drop_events(1),
+                    Message::Event(_) => self.queue.drop_events(1),
                     Message::Flush(done) => waiting.push(done),
                 }
             }
-            if !open {
-                break; // every sink is gone and the queue is empty
+            if last {
+                break;
             }
             if held.is_empty() && waiting.is_empty() {
                 tokio::time::sleep(TICK).await;
@@ -327,7 +379,7 @@ impl<A: AuditStore> Writer<A> {
             }
             retry = RETRY_FIRST;
             self.purge(&mut purged).await;
-            if !full {
+            if events < self.batch {
                 tokio::time::sleep(TICK).await;
             }
         }
@@ -342,7 +394,7 @@ impl<A: AuditStore> Writer<A> {
         for done in waiting.drain(..) {
             let _ = done.send(written.clone());
         }
-        self.counts.drop_events(held.len() as u64);
+        self.queue.drop_events(held.len() as u64);
     }
 
     /// Writes `held` in batches, each one transaction; what is written leaves `held`.
@@ -353,7 +405,7 @@ impl<A: AuditStore> Writer<A> {
                 .append_audit(held.get(..n).unwrap_or_default())
                 .await?;
             held.drain(..n);
-            self.counts.written.fetch_add(n as u64, Ordering::Relaxed);
+            self.queue.written.fetch_add(n as u64, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -458,6 +510,31 @@ mod tests {
         }
         assert_eq!(Arc::strong_count(&store), 1, "the writer stopped");
         assert_eq!(store.rows.lock().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn once_its_runtime_is_gone_events_are_dropped_and_a_flush_says_so() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Arc::new(Flaky::default());
+        let audit = {
+            let _entered = runtime.enter();
+            StoredAudit::new(Arc::clone(&store)).unwrap()
+        };
+        // Queued, never written: the runtime never ran the writer.
+        audit.record(&event());
+        drop(runtime);
+        assert_eq!(audit.dropped(), 1);
+        audit.record(&event());
+        assert_eq!(audit.dropped(), 2);
+        let other = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert!(other.block_on(audit.flush()).is_err());
+        assert!(store.rows.lock().unwrap().is_empty());
     }
 
     #[test]
