@@ -217,10 +217,11 @@ impl<A: AuditStore + 'static> StoredAuditBuilder<A> {
         self
     }
 
-    /// Deletes events older than `retention` (by the system's clock), when the writer starts and after a
-    /// batch once [`StoredAudit::PURGE_EVERY`] has passed since. Keep it longer than the oldest backup you
-    /// might restore: [`Feedkey::replay_revocations`](crate::Feedkey::replay_revocations)
-    /// reads the revocations made since the backup from the trail.
+    /// Deletes events older than `retention` (by the system's clock), when the writer
+    /// starts and after a batch once [`StoredAudit::PURGE_EVERY`] has passed since. Keep
+    /// it longer than the oldest backup you might restore:
+    /// [`Feedkey::replay_revocations`](crate::Feedkey::replay_revocations) reads the
+    /// revocations made since the backup from the trail.
     #[must_use]
     pub fn retention(mut self, retention: time::Duration) -> Self {
         self.retention = Some(retention);
