@@ -224,7 +224,9 @@ impl feedkey::store::AuditStore for Discard {
 /// The allow of `authorize/allow` with the stored audit trail on, beside the same allow
 /// without it: the request path only enqueues (a lock and a push); the writer runs on a
 /// runtime thread of its own, writing to nothing (`discard`) or to a SQLite file
-/// (`sqlite`, batches of 500 per transaction). The target is 1.5 x the allow without.
+/// (`sqlite`, batches of 500 per transaction); and to SQLite from a runtime driven only
+/// between measurements (`sqlite_writer_between_measurements`): the request path alone,
+/// as when the writer has a core of its own. The target is 1.5 x the allow without.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn stored_audit(c: &mut Criterion) {
     use feedkey::audit::StoredAudit;
@@ -255,10 +257,17 @@ fn stored_audit(c: &mut Criterion) {
         (keys, good)
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut sinks: Vec<(&str, StoredAudit)> = Vec::new();
+    // A runtime on this thread, driven only between measurements: a writer spawned there
+    // never runs while requests are timed, as if it had a core of its own.
+    let between = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // (name, sink, whether its writer runs only between measurements)
+    let mut sinks: Vec<(&str, StoredAudit, bool)> = Vec::new();
     {
         let _entered = runtime.enter();
-        sinks.push(("discard", StoredAudit::new(Discard).unwrap()));
+        sinks.push(("discard", StoredAudit::new(Discard).unwrap(), false));
         #[cfg(feature = "sqlite")]
         sinks.push((
             "sqlite",
@@ -266,35 +275,61 @@ fn stored_audit(c: &mut Criterion) {
                 feedkey::store::SqliteStore::open(dir.path().join("audit.db")).unwrap(),
             )
             .unwrap(),
+            false,
         ));
     }
+    #[cfg(feature = "sqlite")]
+    {
+        let _entered = between.enter();
+        let store = feedkey::store::SqliteStore::open(dir.path().join("between.db")).unwrap();
+        let audit = StoredAudit::builder(store)
+            .capacity(1 << 19) // a measurement's events, queued whole
+            .start()
+            .unwrap();
+        sinks.push(("sqlite_writer_between_measurements", audit, true));
+    }
     let mut cases = vec![("allow_without_audit".to_owned(), with(None), None)];
-    for (name, audit) in sinks {
+    for (name, audit, paused) in sinks {
         let keys = with(Some(audit.clone()));
-        cases.push((format!("allow_with_stored_audit_{name}"), keys, Some(audit)));
+        cases.push((
+            format!("allow_with_stored_audit_{name}"),
+            keys,
+            Some((audit, paused)),
+        ));
     }
     let allow = |(keys, good): &(Feedkey<MemoryStore>, String)| {
         ready(keys.authorize(&header(good), Action::Push, &target)).unwrap();
     };
+    // `n` allows, timed; then, for a writer that runs only between measurements, the
+    // writer's turn (untimed).
+    let timed =
+        |keys: &(Feedkey<MemoryStore>, String), audit: &Option<(StoredAudit, bool)>, n: u64| {
+            let started = Instant::now();
+            for _ in 0..n {
+                allow(keys);
+            }
+            let took = started.elapsed();
+            if let Some((audit, true)) = audit {
+                between.block_on(audit.flush()).unwrap();
+            }
+            took
+        };
 
     let mut group = c.benchmark_group("stored_audit");
-    for (name, keys, _) in &cases {
-        group.bench_function(name.as_str(), |b| b.iter(|| allow(keys)));
+    for (name, keys, audit) in &cases {
+        group.bench_function(name.as_str(), |b| b.iter_custom(|n| timed(keys, audit, n)));
     }
     group.finish();
 
     // The same cases interleaved, round after round, so that a neighbour's load falls on
     // all of them alike: the median of each, and its ratio to the allow without audit.
     const ROUNDS: usize = 15;
-    const PER_ROUND: u32 = 100_000;
+    const PER_ROUND: u64 = 100_000;
     let mut times = vec![Vec::with_capacity(ROUNDS); cases.len()];
     for _ in 0..ROUNDS {
-        for ((_, keys, _), times) in cases.iter().zip(&mut times) {
-            let started = Instant::now();
-            for _ in 0..PER_ROUND {
-                allow(keys);
-            }
-            times.push(started.elapsed().as_nanos() as f64 / f64::from(PER_ROUND));
+        for ((_, keys, audit), times) in cases.iter().zip(&mut times) {
+            let took = timed(keys, audit, PER_ROUND);
+            times.push(took.as_nanos() as f64 / PER_ROUND as f64);
         }
     }
     let medians: Vec<f64> = times
@@ -309,8 +344,12 @@ fn stored_audit(c: &mut Criterion) {
             "stored_audit/interleaved/{name}: {median:.0} ns, {:.2} x",
             median / medians[0]
         );
-        if let Some(audit) = audit {
-            runtime.block_on(audit.flush()).unwrap();
+        if let Some((audit, paused)) = audit {
+            if *paused {
+                between.block_on(audit.flush()).unwrap();
+            } else {
+                runtime.block_on(audit.flush()).unwrap();
+            }
             print!(
                 "; {} events written, {} dropped (queue full)",
                 audit.written(),
