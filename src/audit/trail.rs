@@ -362,6 +362,95 @@ mod tests {
         }
     }
 
+    /// Stored rows outlive releases: a kind's code and its detail's form never change
+    /// (a row written by an older release must still be read).
+    #[test]
+    fn the_stored_form_of_each_kind_never_changes() {
+        let id = TokenId::from_bytes([3; 16]);
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let cases = [
+            (AuditKind::AccountCreated, "account-created", "{}"),
+            (AuditKind::PasswordChanged, "password-changed", "{}"),
+            (AuditKind::Issued, "issued", "{}"),
+            (
+                AuditKind::Refreshed {
+                    old_secret_until: at,
+                },
+                "refreshed",
+                r#"{"old_secret_until":1700000000000000000}"#,
+            ),
+            (AuditKind::PrimaryRegenerated, "primary-regenerated", "{}"),
+            (AuditKind::Edited, "edited", "{}"),
+            (
+                AuditKind::Revoked {
+                    cause: RevokeCause::Owner,
+                },
+                "revoked",
+                r#"{"cause":"owner"}"#,
+            ),
+            (
+                AuditKind::Revoked {
+                    cause: RevokeCause::RetiredSecretReused,
+                },
+                "revoked",
+                r#"{"cause":"retired-secret-reused"}"#,
+            ),
+            (
+                AuditKind::Derived { parent: id },
+                "derived",
+                r#"{"parent":"AwMDAwMDAwMDAwMDAwMDAw"}"#,
+            ),
+            (
+                AuditKind::Used {
+                    action: Action::Read,
+                    by: GrantedBy::Password,
+                },
+                "used",
+                r#"{"action":"read","by":"password"}"#,
+            ),
+            (
+                AuditKind::Used {
+                    action: Action::Push,
+                    by: GrantedBy::PrimaryKey,
+                },
+                "used",
+                r#"{"action":"push","by":"primary-key"}"#,
+            ),
+            (
+                AuditKind::Denied {
+                    reason: DenyReason::Expired,
+                },
+                "denied",
+                r#"{"reason":"expired"}"#,
+            ),
+            (
+                AuditKind::RetiredSecretReused,
+                "retired-secret-reused",
+                "{}",
+            ),
+            (
+                AuditKind::ExpiringSoon {
+                    tokens: vec![(id, at)],
+                },
+                "expiring-soon",
+                r#"{"tokens":[["AwMDAwMDAwMDAwMDAwMDAw",1700000000000000000]]}"#,
+            ),
+        ];
+        for (kind, code, detail) in cases {
+            let row = encode(&AuditEvent {
+                kind,
+                account: None,
+                token: None,
+                client_addr: None,
+                at,
+            });
+            assert_eq!(row.kind, code);
+            assert_eq!(row.detail, detail, "{code}");
+            // And what was stored reads back.
+            decode(StoredAuditRow { id: 1, row }).unwrap();
+        }
+    }
+
     #[test]
     fn a_bad_row_is_corrupt_data_naming_it_never_a_panic() {
         for (kind, detail) in [
