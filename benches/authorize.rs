@@ -1,7 +1,8 @@
 //! The hot path as a registry sees it: `authorize` on `MemoryStore`, from the raw header
 //! value to the decision, beside the floor it cannot beat (one keyed hash, one hash-map
 //! probe, one glob match); how it scales with tokens and globs; the password path beside
-//! the token path; issue, refresh and revoke; and two threads at once.
+//! the token path; issue, refresh and revoke; two threads at once; and the allow with the
+//! stored audit trail on (`stored_audit/…`, with a SQL backend's feature).
 //!
 //! `cargo bench --bench authorize`
 
@@ -192,6 +193,177 @@ fn authorize(c: &mut Criterion) {
     });
 }
 
+/// Keeps nothing: what `StoredAudit` costs the request path, its writer's work (encoding
+/// each event) included but no storage's.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+struct Discard;
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl feedkey::store::AuditStore for Discard {
+    async fn append_audit(
+        &self,
+        rows: &[feedkey::store::AuditRow],
+    ) -> Result<(), feedkey::store::StoreError> {
+        black_box(rows);
+        Ok(())
+    }
+    async fn audit_rows(
+        &self,
+        _: &feedkey::audit::AuditFilter,
+    ) -> Result<Vec<feedkey::store::StoredAuditRow>, feedkey::store::StoreError> {
+        Ok(Vec::new())
+    }
+    async fn purge_audit(
+        &self,
+        _: feedkey::time::OffsetDateTime,
+    ) -> Result<u64, feedkey::store::StoreError> {
+        Ok(0)
+    }
+}
+
+/// The allow of `authorize/allow` with the stored audit trail on, beside the same allow
+/// without it: the request path only enqueues (a lock and a push); the writer runs on a
+/// runtime thread of its own, writing to nothing (`discard`) or to a SQLite file
+/// (`sqlite`, batches of 500 per transaction); and to SQLite from a runtime driven only
+/// between measurements (`sqlite_writer_between_measurements`): the request path alone,
+/// as when the writer has a core of its own. The target is 1.5 x the allow without.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn stored_audit(c: &mut Criterion) {
+    use feedkey::audit::StoredAudit;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = Target::package("ci", PACKAGE);
+    let alice = AccountId::new("alice").unwrap();
+    // A Feedkey like `setup(1000)`'s, its audit sent to `sink`.
+    let with = |sink: Option<StoredAudit>| {
+        let mut builder = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[7; 32]));
+        if let Some(sink) = sink {
+            builder = builder.audit(sink);
+        }
+        let keys = builder.build().unwrap();
+        ready(keys.create_account(&alice, Expiry::Never)).unwrap();
+        for _ in 0..1000 {
+            ready(keys.issue(&alice, NewToken::new("filler", Scope::read_only()))).unwrap();
+        }
+        let good = ready(keys.issue(&alice, NewToken::new("CI", ci_scope())))
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned();
+        (keys, good)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A runtime on this thread, driven only between measurements: a writer spawned there
+    // never runs while requests are timed, as if it had a core of its own.
+    let between = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // (name, sink, whether its writer runs only between measurements)
+    let mut sinks: Vec<(&str, StoredAudit, bool)> = Vec::new();
+    {
+        let _entered = runtime.enter();
+        sinks.push(("discard", StoredAudit::new(Discard).unwrap(), false));
+        #[cfg(feature = "sqlite")]
+        sinks.push((
+            "sqlite",
+            StoredAudit::new(
+                feedkey::store::SqliteStore::open(dir.path().join("audit.db")).unwrap(),
+            )
+            .unwrap(),
+            false,
+        ));
+    }
+    #[cfg(feature = "sqlite")]
+    {
+        let _entered = between.enter();
+        let store = feedkey::store::SqliteStore::open(dir.path().join("between.db")).unwrap();
+        let audit = StoredAudit::builder(store)
+            .capacity(1 << 19) // a measurement's events, queued whole
+            .start()
+            .unwrap();
+        sinks.push(("sqlite_writer_between_measurements", audit, true));
+    }
+    let mut cases = vec![("allow_without_audit".to_owned(), with(None), None)];
+    for (name, audit, paused) in sinks {
+        let keys = with(Some(audit.clone()));
+        cases.push((
+            format!("allow_with_stored_audit_{name}"),
+            keys,
+            Some((audit, paused)),
+        ));
+    }
+    let allow = |(keys, good): &(Feedkey<MemoryStore>, String)| {
+        ready(keys.authorize(&header(good), Action::Push, &target)).unwrap();
+    };
+    // `n` allows, timed; then, for a writer that runs only between measurements, the
+    // writer's turn (untimed).
+    let timed =
+        |keys: &(Feedkey<MemoryStore>, String), audit: &Option<(StoredAudit, bool)>, n: u64| {
+            let started = Instant::now();
+            for _ in 0..n {
+                allow(keys);
+            }
+            let took = started.elapsed();
+            if let Some((audit, true)) = audit {
+                between.block_on(audit.flush()).unwrap();
+            }
+            took
+        };
+
+    let mut group = c.benchmark_group("stored_audit");
+    for (name, keys, audit) in &cases {
+        group.bench_function(name.as_str(), |b| b.iter_custom(|n| timed(keys, audit, n)));
+    }
+    group.finish();
+
+    // The same cases interleaved, round after round, so that a neighbour's load falls on
+    // all of them alike: the median of each, and its ratio to the allow without audit.
+    const ROUNDS: usize = 15;
+    const PER_ROUND: u64 = 100_000;
+    let mut times = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for _ in 0..ROUNDS {
+        for ((_, keys, audit), times) in cases.iter().zip(&mut times) {
+            let took = timed(keys, audit, PER_ROUND);
+            times.push(took.as_nanos() as f64 / PER_ROUND as f64);
+        }
+    }
+    let medians: Vec<f64> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect();
+    for ((name, _, audit), median) in cases.iter().zip(&medians) {
+        print!(
+            "stored_audit/interleaved/{name}: {median:.0} ns, {:.2} x",
+            median / medians[0]
+        );
+        if let Some((audit, paused)) = audit {
+            if *paused {
+                between.block_on(audit.flush()).unwrap();
+            } else {
+                runtime.block_on(audit.flush()).unwrap();
+            }
+            print!(
+                "; {} events written, {} dropped (queue full)",
+                audit.written(),
+                audit.dropped()
+            );
+        }
+        println!();
+    }
+    drop(dir);
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+fn stored_audit(_: &mut Criterion) {}
+
 fn scaling(c: &mut Criterion) {
     let target = Target::package("ci", PACKAGE);
     let mut group = c.benchmark_group("scaling_tokens");
@@ -334,6 +506,7 @@ criterion_group!(
     scaling,
     password_beside_token,
     management,
-    threads
+    threads,
+    stored_audit
 );
 criterion_main!(benches);

@@ -9,6 +9,7 @@
 //! | `feedkey_record_cache_hits_total` | counter | — |
 //! | `feedkey_record_cache_misses_total` | counter | — |
 //! | `feedkey_change_feed_up` | gauge | 1 while the SQL change feed is up, 0 while it is down |
+//! | `feedkey_audit_dropped_total` | counter | — (events the stored audit trail dropped: its queue was full) |
 //!
 //! The functions take plain names, so that this module sits below every other (the
 //! store's cache and the evaluator both call it).
@@ -53,4 +54,15 @@ pub(crate) fn change_feed(up: bool) {
     ::metrics::gauge!("feedkey_change_feed_up").set(if up { 1.0 } else { 0.0 });
     #[cfg(not(feature = "metrics"))]
     let _ = up;
+}
+
+/// `n` audit events the stored trail dropped (its queue was full, or its writer stopped
+/// with them unwritten).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[inline]
+pub(crate) fn audit_dropped(n: u64) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("feedkey_audit_dropped_total").increment(n);
+    #[cfg(not(feature = "metrics"))]
+    let _ = n;
 }

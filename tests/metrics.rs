@@ -1,6 +1,6 @@
 //! What feedkey counts through the `metrics` facade (feature `metrics`): one grant or one
 //! denial per `authorize`, labelled by how it was granted or why it was denied, and the
-//! SQL record cache's hits and misses.
+//! SQL record cache's hits and misses, and the audit events the stored trail dropped.
 
 #![cfg(feature = "metrics")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -121,4 +121,33 @@ fn the_record_cache_counts_its_hits_and_misses() {
         hits.unwrap_or(0.0) >= 1.0,
         "a second read was not served: {counts:?}"
     );
+}
+
+/// Every event the stored audit trail drops (its queue full) is counted, exactly: a queue
+/// of two and a writer that cannot run (the story holds the only thread).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[test]
+fn every_dropped_audit_event_is_counted() {
+    use feedkey::audit::StoredAudit;
+    use std::sync::Arc;
+
+    let counts = counted(async {
+        // Real events, as a sink receives them.
+        let w = World::builder().audit().build().await;
+        w.issue(NewToken::new("ci", ci_scope())).await;
+        let events = w.events.lock().unwrap().clone();
+        assert_eq!(events.len(), 2);
+        let audit = StoredAudit::builder(Arc::new(feedkey::MemoryStore::new()))
+            .capacity(2)
+            .start()
+            .unwrap();
+        // No await between the events: the writer never runs.
+        for i in 0..10 {
+            feedkey::audit::AuditSink::record(&audit, &events[i % 2]);
+        }
+        assert_eq!(audit.dropped(), 8);
+        audit.flush().await.unwrap();
+        assert_eq!(audit.written(), 2);
+    });
+    assert_eq!(counts["feedkey_audit_dropped_total{}"], 8.0);
 }

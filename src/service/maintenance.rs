@@ -31,13 +31,20 @@ impl<S: TokenStore> Feedkey<S> {
     /// # }).unwrap();
     /// ```
     ///
+    /// The audit sink's flush is awaited ([`AuditSink::flush_async`]): a sink that writes
+    /// from a task of its own, as `audit::StoredAudit` does, has written every event
+    /// recorded before this call when it returns.
+    ///
+    /// [`AuditSink::flush_async`]: crate::audit::AuditSink::flush_async
+    ///
     /// # Errors
-    /// A store failure; the audit sink is flushed all the same, and what the store held
-    /// back stays for the next try.
+    /// A store failure, or the audit sink's failure to write; the audit sink is flushed
+    /// all the same, and what the store or the sink held back stays for the next try.
     pub async fn flush(&self) -> Result<(), Error> {
         let stored = self.store.flush().await;
-        self.audit.flush();
-        Ok(stored?)
+        let audited = self.audit.flush_async().await;
+        stored?;
+        Ok(audited?)
     }
 
     /// The account's tokens that expire within `within` from now, and those already

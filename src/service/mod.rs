@@ -30,6 +30,8 @@ mod leak;
 mod maintenance;
 mod rotate;
 mod shared;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod trail;
 
 pub use derive::NewChild;
 pub use edit::TokenEdit;

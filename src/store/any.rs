@@ -6,7 +6,10 @@ use time::OffsetDateTime;
 use std::sync::Arc;
 
 // `DynTokenStore` is named by path, not imported: its methods share `TokenStore`'s names.
-use super::{KeyFingerprint, MemoryStore, StoreError, TokenStore};
+use super::{
+    AuditFilter, AuditRow, AuditStore, BackendError, KeyFingerprint, MemoryStore, StoreError,
+    StoredAuditRow, TokenStore,
+};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
@@ -90,6 +93,42 @@ macro_rules! each {
             }
         }
     };
+}
+
+/// A custom store ([`AnyStore::Custom`]) keeps no audit trail: its calls fail with this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this store (a custom one behind AnyStore) keeps no audit trail")]
+pub struct NoAuditTrail;
+
+/// `$store.$call` on whichever built-in store `$self` holds; a custom store keeps no
+/// audit trail ([`NoAuditTrail`]).
+macro_rules! each_audit {
+    ($self:expr, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call.await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($store) => $call.await,
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            AnyStore::Sql($store) => $call.await,
+            AnyStore::Custom(_) => Err(StoreError::Backend(BackendError::new(NoAuditTrail))),
+        }
+    };
+}
+
+/// The built-in stores' audit trails (share one `AnyStore` with [`Arc`] to give it to
+/// a `StoredAudit` as well as to a `Feedkey`).
+impl AuditStore for AnyStore {
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        each_audit!(self, s => s.append_audit(rows))
+    }
+
+    async fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditRow>, StoreError> {
+        each_audit!(self, s => s.audit_rows(filter))
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        each_audit!(self, s => s.purge_audit(before))
+    }
 }
 
 impl TokenStore for AnyStore {

@@ -140,7 +140,7 @@ fn opt_time_to_db(at: Option<OffsetDateTime>) -> Result<Option<i64>, StoreError>
     at.map(time_to_db).transpose()
 }
 
-fn time_from_db(what: &str, nanos: i64) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn time_from_db(what: &str, nanos: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
         .map_err(|e| corrupt(what, format!("bad time: {e}")))
 }

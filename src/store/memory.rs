@@ -10,7 +10,9 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 
-use super::{KeyFingerprint, StoreError, TokenStore};
+use super::{
+    AuditFilter, AuditRow, AuditStore, KeyFingerprint, StoreError, StoredAuditRow, TokenStore,
+};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
@@ -66,6 +68,8 @@ pub struct MemoryStore {
     decoy: Slot,
     /// The key fingerprints remembered, by version.
     keys: RwLock<BTreeMap<u32, KeyFingerprint>>,
+    /// The audit trail, oldest first (numbered from 1).
+    audit: RwLock<(u64, Vec<StoredAuditRow>)>,
 }
 
 impl Default for MemoryStore {
@@ -92,6 +96,7 @@ impl Default for MemoryStore {
                 last_used: Arc::new(AtomicI64::new(0)),
             },
             keys: RwLock::default(),
+            audit: RwLock::default(),
         }
     }
 }
@@ -129,6 +134,45 @@ impl MemoryStore {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+}
+
+/// The audit trail in memory, for tests and benches: it grows until purged.
+impl AuditStore for MemoryStore {
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let mut guard = write(&self.audit);
+        let (last, trail) = &mut *guard;
+        trail.extend(rows.iter().map(|row| {
+            *last += 1;
+            StoredAuditRow {
+                id: *last,
+                row: row.clone(),
+            }
+        }));
+        Ok(())
+    }
+
+    async fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditRow>, StoreError> {
+        let guard = read(&self.audit);
+        let trail = &guard.1;
+        // Numbered in order: the rows after the cursor start where a search finds it.
+        let start = trail.partition_point(|r| r.id <= filter.after_is());
+        Ok(trail
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| filter.matches(r.id, &r.row))
+            .take(filter.limit_is() as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut guard = write(&self.audit);
+        let trail = &mut guard.1;
+        let len = trail.len();
+        trail.retain(|r| r.row.at >= before);
+        Ok((len - trail.len()) as u64)
     }
 }
 

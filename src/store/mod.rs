@@ -15,6 +15,7 @@ pub use crate::secret::{
 use crate::token::TokenId;
 
 mod any;
+mod audit;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod cache;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -31,7 +32,10 @@ mod sqlite;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
-pub use any::AnyStore;
+pub use any::{AnyStore, NoAuditTrail};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) use audit::sql as audit_sql;
+pub use audit::{AuditFilter, AuditRow, AuditStore, StoredAuditRow};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use cache::CacheConfig;
 pub use dynamic::{BoxFuture, DynTokenStore};

@@ -21,13 +21,17 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
+use super::audit_sql::{self, Arg, DbAuditRow};
 use super::cache::{CacheConfig, PendingUses, TokenCache};
 use super::codec::{
     ACCOUNT_COLUMNS, AccountRow, SELECT_ACCOUNT, SELECT_ACCOUNT_TOKENS, SELECT_EXPIRING,
     SELECT_TOKEN, SELECT_UNUSED, TOKEN_COLUMNS, TokenRow, id_to_db, key_from_db, time_to_db,
 };
 use super::migrations::SQLITE as MIGRATIONS;
-use super::{BackendError, KeyFingerprint, StoreError, TokenStore};
+use super::{
+    AuditFilter, AuditRow, AuditStore, BackendError, KeyFingerprint, StoreError, StoredAuditRow,
+    TokenStore,
+};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::secret::password::off_executor;
@@ -367,6 +371,80 @@ fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<()
             backend(e)
         }
     })
+}
+
+/// The audit trail in `feedkey_audit`: a batch is one transaction of multi-row inserts
+/// on the writing connection, off the executor; a read runs in place on the reading one.
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let rows = rows
+            .iter()
+            .map(DbAuditRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(move |conn, _| {
+            let tx = conn.transaction().map_err(backend)?;
+            for chunk in rows.chunks(audit_sql::ROWS_PER_INSERT) {
+                let values = chunk.iter().flat_map(|r| {
+                    [
+                        &r.at as &dyn rusqlite::ToSql,
+                        &r.kind,
+                        &r.account,
+                        &r.token,
+                        &r.client_addr,
+                        &r.detail,
+                    ]
+                });
+                tx.prepare_cached(&audit_sql::insert(chunk.len()))
+                    .map_err(backend)?
+                    .execute(rusqlite::params_from_iter(values))
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditRow>, StoreError> {
+        let (sql, args) = audit_sql::select(filter)?;
+        let rows: Vec<DbAuditRow> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let args: Vec<&dyn rusqlite::ToSql> = args
+                .iter()
+                .map(|arg| match arg {
+                    Arg::Int(v) => v as &dyn rusqlite::ToSql,
+                    Arg::Text(v) => v,
+                    Arg::Bytes(v) => v,
+                })
+                .collect();
+            stmt.query_map(args.as_slice(), |r| {
+                Ok(DbAuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    kind: r.get(2)?,
+                    account: r.get(3)?,
+                    token: r.get(4)?,
+                    client_addr: r.get(5)?,
+                    detail: r.get(6)?,
+                })
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(backend)?
+        };
+        rows.into_iter().map(DbAuditRow::into_stored).collect()
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let before = time_to_db(before)?;
+        let deleted = self
+            .write(move |conn, _| {
+                conn.execute(audit_sql::PURGE, params![before])
+                    .map_err(backend)
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
 }
 
 impl TokenStore for SqliteStore {

@@ -40,6 +40,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     1 => "0001_tables.sql",
     2 => "0002_keys.sql",
     3 => "0003_parent_secret.sql",
+    4 => "0004_audit.sql",
 );
 
 /// PostgreSQL: each file's [`Migration::statements`] run one by one.
@@ -48,6 +49,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     1 => "0001_tables.sql",
     2 => "0002_keys.sql",
     3 => "0003_parent_secret.sql",
+    4 => "0004_audit.sql",
 );
 
 /// MySQL and MariaDB: each file's [`Migration::statements`] run one by one, `{nopad_bin}`
@@ -60,6 +62,7 @@ pub(crate) const MYSQL: &[Migration] = migrations!("mysql":
     3 => "0003_account_ids_nopad.sql",
     4 => "0004_keys.sql",
     5 => "0005_parent_secret.sql",
+    6 => "0006_audit.sql",
 );
 
 /// A migration file [`Migration::statements`] cannot split for certain.
@@ -203,11 +206,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         #[cfg(feature = "sqlite")]
-        assert_eq!(counts(SQLITE), [4, 1, 1]);
+        assert_eq!(counts(SQLITE), [4, 1, 1, 4]);
         #[cfg(any(feature = "postgres", feature = "mysql"))]
         {
-            assert_eq!(counts(POSTGRES), [4, 1, 1]);
-            assert_eq!(counts(MYSQL), [2, 1, 5, 1, 1]);
+            assert_eq!(counts(POSTGRES), [4, 1, 1, 4]);
+            assert_eq!(counts(MYSQL), [2, 1, 5, 1, 1, 1]);
             let v3 = MYSQL[2].statements().unwrap();
             assert!(v3[0].starts_with("ALTER TABLE feedkey_accounts MODIFY id"));
             assert!(v3[0].ends_with("COLLATE {nopad_bin} NOT NULL"));
@@ -272,6 +275,21 @@ mod tests {
                 "            remembered_at INTEGER NOT NULL",
                 "        )",
             ]),
+            lines(&[
+                "CREATE TABLE feedkey_audit (",
+                "    id INTEGER PRIMARY KEY AUTOINCREMENT,",
+                "    at INTEGER NOT NULL,",
+                "    kind TEXT NOT NULL,",
+                "    account TEXT,",
+                "    token BLOB,",
+                "    client_addr TEXT,",
+                "    detail TEXT NOT NULL",
+                ")",
+            ]),
+            "CREATE TABLE sqlite_sequence(name,seq)".into(),
+            "CREATE INDEX feedkey_audit_account ON feedkey_audit(account, id)".into(),
+            "CREATE INDEX feedkey_audit_token ON feedkey_audit(token, id)".into(),
+            "CREATE INDEX feedkey_audit_at ON feedkey_audit(at)".into(),
         ];
         assert_eq!(schema, expected);
     }

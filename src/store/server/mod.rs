@@ -23,9 +23,13 @@ use sqlx::{AnyPool, AssertSqlSafe, Connection as _, Row, SqlSafeStr, SqlStr};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use super::audit_sql::{self, Arg, DbAuditRow};
 use super::cache::{CacheConfig, PendingUses, TokenCache};
 use super::codec::{AccountRow, TokenRow, id_to_db, key_from_db, revision_to_db, time_to_db};
-use super::{BackendError, KeyFingerprint, StoreError, TokenStore};
+use super::{
+    AuditFilter, AuditRow, AuditStore, BackendError, KeyFingerprint, StoreError, StoredAuditRow,
+    TokenStore,
+};
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
@@ -166,6 +170,9 @@ impl SqlStore {
     /// `purge_revoked`) or a write of buffered last-used times may run, once it has a
     /// connection (it waits at most [`CacheConfig::request_time_limit`] for one).
     pub const SWEEP_TIME_LIMIT: Duration = Duration::from_secs(300);
+
+    /// The longest one batch of audit events may take to write, once it has a connection.
+    pub const AUDIT_TIME_LIMIT: Duration = Duration::from_secs(30);
 
     /// Connects to `url` (`postgres://…` or `mysql://…`) and migrates the schema.
     /// Must run inside a Tokio runtime.
@@ -379,6 +386,93 @@ fn bind_token_row<'q>(
         .bind(t.last_used_at)
         .bind(t.revision)
         .bind(t.parent_secret_set_at)
+}
+
+/// The audit trail in `feedkey_audit`: a batch is one transaction of multi-row inserts,
+/// within [`SqlStore::AUDIT_TIME_LIMIT`]; a read within the request time limit.
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let rows = rows
+            .iter()
+            .map(DbAuditRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        inner
+            .within(Self::AUDIT_TIME_LIMIT, async {
+                let mut conn = inner.connection().await?;
+                let mut tx = conn.begin().await.map_err(backend)?;
+                for chunk in rows.chunks(audit_sql::ROWS_PER_INSERT) {
+                    // Placeholders only: every value is bound.
+                    let sql = render(inner.dialect, &audit_sql::insert(chunk.len()));
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for r in chunk {
+                        query = query
+                            .bind(r.at)
+                            .bind(r.kind.clone())
+                            .bind(r.account.clone())
+                            .bind(r.token.clone())
+                            .bind(r.client_addr.clone())
+                            .bind(r.detail.clone());
+                    }
+                    query.execute(&mut *tx).await.map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)
+            })
+            .await
+    }
+
+    async fn audit_rows(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditRow>, StoreError> {
+        let (sql, args) = audit_sql::select(filter)?;
+        // Constants and a number (the limit); every value is bound.
+        let sql = render(self.inner.dialect, &sql);
+        let inner = &self.inner;
+        let rows = inner
+            .bounded(async {
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for arg in args {
+                    query = match arg {
+                        Arg::Int(v) => query.bind(v),
+                        Arg::Text(v) => query.bind(v),
+                        Arg::Bytes(v) => query.bind(v),
+                    };
+                }
+                query.fetch_all(&inner.pool).await.map_err(backend)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                DbAuditRow {
+                    id: row.try_get(0).map_err(backend)?,
+                    at: row.try_get(1).map_err(backend)?,
+                    kind: row.try_get(2).map_err(backend)?,
+                    account: row.try_get(3).map_err(backend)?,
+                    token: row.try_get(4).map_err(backend)?,
+                    client_addr: row.try_get(5).map_err(backend)?,
+                    detail: row.try_get(6).map_err(backend)?,
+                }
+                .into_stored()
+            })
+            .collect()
+    }
+
+    async fn purge_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let before = time_to_db(before)?;
+        let inner = &self.inner;
+        inner
+            .within(Self::SWEEP_TIME_LIMIT, async {
+                let mut conn = inner.connection().await?;
+                sqlx::query(AssertSqlSafe(render(inner.dialect, audit_sql::PURGE)))
+                    .bind(before)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(backend)
+            })
+            .await
+    }
 }
 
 impl TokenStore for SqlStore {

@@ -2,6 +2,12 @@
 //!
 //! An event names the account, the token id where known, the client address where known
 //! and the time. It never holds a secret, a hash or a header value.
+//!
+//! Where events go is an [`AuditSink`]: a closure, `TracingAudit` (feature `tracing`),
+//! or, with a SQL backend (features `sqlite`, `postgres`, `mysql`), `StoredAudit`, which
+//! keeps them in the database beside the tokens (`feedkey_audit`), off the request path,
+//! to be read back with `Feedkey::audit_events` and to re-apply revocations after a
+//! restore (`Feedkey::replay_revocations`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,7 +18,29 @@ use crate::decision::{DenyReason, GrantedBy};
 
 use crate::account::AccountId;
 use crate::request::Action;
+use crate::store::{BoxFuture, StoreError};
 use crate::token::TokenId;
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod stored;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod trail;
+
+pub use crate::store::AuditFilter;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
+)]
+pub use stored::{NoRuntime, StoredAudit, StoredAuditBuilder};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
+)]
+pub use trail::{AuditPage, TrailEvent, TrailKind};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) use trail::{decode, encode};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +111,42 @@ pub enum RevokeCause {
     },
 }
 
+impl AuditKind {
+    /// A short, stable name for the kind, as the stored trail keeps it and
+    /// [`AuditFilter::kind`] takes it: `account-created`, `password-changed`, `issued`,
+    /// `refreshed`, `primary-regenerated`, `edited`, `revoked`, `derived`, `used`,
+    /// `denied`, `retired-secret-reused`, `expiring-soon`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuditKind::AccountCreated => "account-created",
+            AuditKind::PasswordChanged => "password-changed",
+            AuditKind::Issued => "issued",
+            AuditKind::Refreshed { .. } => "refreshed",
+            AuditKind::PrimaryRegenerated => "primary-regenerated",
+            AuditKind::Edited => "edited",
+            AuditKind::Revoked { .. } => "revoked",
+            AuditKind::Derived { .. } => "derived",
+            AuditKind::Used { .. } => "used",
+            AuditKind::Denied { .. } => "denied",
+            AuditKind::RetiredSecretReused => "retired-secret-reused",
+            AuditKind::ExpiringSoon { .. } => "expiring-soon",
+        }
+    }
+}
+
+impl RevokeCause {
+    /// A short, stable name for the cause: `owner`, `retired-secret-reused`, `idle`,
+    /// `leaked`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RevokeCause::Owner => "owner",
+            RevokeCause::RetiredSecretReused => "retired-secret-reused",
+            RevokeCause::Idle => "idle",
+            RevokeCause::Leaked { .. } => "leaked",
+        }
+    }
+}
+
 /// One audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,10 +191,22 @@ pub trait AuditSink: Send + Sync {
         true
     }
 
-    /// Writes whatever the sink holds back, for a server that is stopping
-    /// ([`Feedkey::flush`](crate::Feedkey::flush) calls it). Provided: nothing is held
-    /// back.
+    /// Writes whatever the sink holds back, for a server that is stopping. Provided:
+    /// nothing is held back. [`Feedkey::flush`](crate::Feedkey::flush) calls it through
+    /// [`AuditSink::flush_async`].
     fn flush(&self) {}
+
+    /// Writes whatever the sink holds back and waits until it is written:
+    /// what [`Feedkey::flush`](crate::Feedkey::flush) awaits. A sink that writes from a
+    /// task of its own (`StoredAudit`) waits for that task here. Provided: calls
+    /// [`AuditSink::flush`].
+    ///
+    /// # Errors
+    /// What the sink could not write; it stays held back for the next try.
+    fn flush_async(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.flush();
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl<F: Fn(&AuditEvent) + Send + Sync> AuditSink for F {
