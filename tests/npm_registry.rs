@@ -317,6 +317,30 @@ fn granular_tokens_with_the_real_npm_client() {
         "403 Forbidden",
     );
 
+    // A tarball holding a live token of this registry is refused, and the token dies.
+    let pasted = owner.create_token(&[
+        "--name",
+        "pasted",
+        "--scopes",
+        "@acme",
+        "--packages-and-scopes-permission",
+        "read-only",
+    ]);
+    let pasted = pasted["token"].as_str().unwrap().to_owned();
+    assert_eq!(status(&server, "GET", "/@acme%2futil", &pasted).0, 200);
+    let leaky = ci.package("@acme/leaky", "1.0.0");
+    std::fs::write(
+        leaky.join("index.js"),
+        format!("module.exports = {{ token: \"{pasted}\" }};\n"),
+    )
+    .unwrap();
+    refused(
+        &ci.npm(&leaky, &["publish"]),
+        "a tarball holding a live token",
+        "contains an access token of this registry",
+    );
+    assert_eq!(status(&server, "GET", "/@acme%2futil", &pasted).0, 401);
+
     // A read-only token installs @acme/util into a fresh project and cannot publish.
     let reader = owner.create_token(&[
         "--name",

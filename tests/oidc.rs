@@ -87,6 +87,7 @@ fn a_real_job_token_is_verified_and_trusted_by_its_rule() {
         assert_eq!(claims.jti, "5a4b8c3e-run-1");
         assert_eq!(claims.expires_at.unix_timestamp(), NOW + 290);
         let rule = TrustRule::GitHub {
+            issuer: OidcIssuer::GITHUB_ACTIONS.into(),
             owner: "Contoso".into(),
             owner_id: None,
             repository: "service".into(),

@@ -91,6 +91,8 @@ pub struct App {
     notes: Notes,
     /// Failed password checks, by client and user name.
     attempts: attempts::Attempts,
+    /// GitHub's secret-scanning keys (`--secret-scanning-keys`).
+    scanning: Option<shared::leaks::ScanningKeys>,
 }
 
 impl Registry for App {
@@ -99,6 +101,10 @@ impl Registry for App {
 
     fn keys(&self) -> &Feedkey<SqliteStore> {
         &self.keys
+    }
+
+    fn scanning_keys(&self) -> Option<&shared::leaks::ScanningKeys> {
+        self.scanning.as_ref()
     }
 
     /// One account owns the registry and its one feed.
@@ -269,6 +275,13 @@ async fn put(
             tracing::info!(name, "publish refused: {e}");
             npm_error(StatusCode::BAD_REQUEST, e)
         })?;
+        // A tarball holding a live token of this registry is refused, and the token
+        // revoked.
+        let package = format!("{name} {}", upload.version);
+        let tarball = Bytes::from(upload.tarball.clone());
+        shared::leaks::refuse_leaks(app, shared::leaks::Archive::TarGz, tarball, &package)
+            .await
+            .map_err(|(status, detail)| npm_error(status, detail))?;
         app.packages
             .publish(name, &upload)
             .await
@@ -386,6 +399,7 @@ async fn set_tag(
 fn router(app: Arc<App>, proxies: TrustedProxies) -> Router {
     Router::new()
         .merge(shared::tokens::routes::<App>())
+        .merge(shared::leaks::routes::<App>())
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(Extension(proxies))
@@ -448,6 +462,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         packages: Packages::open(&args.data.join("packages"))?,
         notes: Notes::open(&args.data.join("token-notes.json"))?,
         attempts: attempts::Attempts::default(),
+        scanning: args.listen.scanning_keys()?,
     });
     shared::metrics::start(args.listen.metrics_listen).await?;
     let listener = args.listen.bind(4873).await?;

@@ -339,7 +339,8 @@ pub fn now_ms() -> i64 {
 }
 
 impl Site {
-    /// Records that an account's password changed now: its older sessions are ended.
+    /// Records that an account's password changed now: its older sessions and its
+    /// reset links are ended.
     pub fn password_changed(&self, account: &str) -> Result<i64, SiteError> {
         let at = now_ms();
         self.with(|db| {
@@ -349,6 +350,8 @@ impl Site {
                 params![account, at],
             )?;
             db.execute("DELETE FROM sessions WHERE account = ?1", [account])?;
+            // Reset links mailed before the change stop working with it.
+            db.execute("DELETE FROM password_resets WHERE account = ?1", [account])?;
             Ok(at)
         })
     }

@@ -36,6 +36,8 @@ use super::{Registry, error};
 
 /// The largest report taken (GitHub sends batches far smaller).
 pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
+/// The longest source (a URL) kept for a reported token.
+const MAX_SOURCE: usize = 1024;
 /// GitHub waits 30 seconds for an answer; a report not done by then is answered 503 (the
 /// revocations made stand, and a resent report changes nothing more).
 const ANSWER_WITHIN: Duration = Duration::from_secs(25);
@@ -154,11 +156,19 @@ async fn report<R: Registry>(
         let mut feedback = Vec::with_capacity(reported.len());
         let mut revoked = 0usize;
         for item in &reported {
-            let place = if item.url.is_empty() {
+            let mut place = if item.url.is_empty() {
                 format!("GitHub secret scanning ({})", item.source)
             } else {
                 item.url.clone()
             };
+            // The owner learns where; a kilobyte says it (the audit trail keeps it).
+            if place.len() > MAX_SOURCE {
+                let cut = (0..=MAX_SOURCE)
+                    .rev()
+                    .find(|i| place.is_char_boundary(*i))
+                    .unwrap_or(0);
+                place.truncate(cut);
+            }
             let verdict = app
                 .keys()
                 .report_leaked([item.token.as_str()], &place)
@@ -274,7 +284,10 @@ pub fn tokens_in_tar_gz(
     format: &feedkey::TokenFormat,
     archive: &[u8],
 ) -> Result<Vec<String>, ScanError> {
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    // Every unpacked byte is charged, the archive's own header entries (GNU long names,
+    // PAX records, which the tar reader consumes itself) included.
+    let unpacked = flate2::read::GzDecoder::new(archive).take(budget(archive.len()));
+    let mut tar = tar::Archive::new(unpacked);
     let mut left = budget(archive.len());
     let mut found = Vec::new();
     let mut buffer = Vec::new();

@@ -42,7 +42,13 @@ pub fn routes<R: Registry>() -> Router<Arc<R>> {
         .route("/api/tokens/{id}", patch(edit::<R>).delete(revoke::<R>))
         .route("/api/tokens/{id}/refresh", post(refresh::<R>))
         .route("/api/password", post(set_password::<R>))
+        // A management body is small; a caller not yet proven may not make the server
+        // buffer more (the extractor reads the body before the handler checks the key).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
+
+/// The largest token-management request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON request body whose every rejection (not JSON, the wrong content type, a
 /// missing or unknown field, a value out of range) is the API's JSON error with axum's

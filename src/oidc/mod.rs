@@ -21,6 +21,7 @@
 //!   "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
 //! let github = OidcIssuer::new(OidcIssuer::GITHUB_ACTIONS, "https://registry.example", jwks)?;
 //! let rule = TrustRule::GitHub {
+//!     issuer: OidcIssuer::GITHUB_ACTIONS.into(),
 //!     owner: "contoso".into(),
 //!     owner_id: None,
 //!     repository: "service".into(),

@@ -18,6 +18,12 @@ use crate::policy::lifetime::LifetimePolicy;
 pub enum TrustRule {
     /// A GitHub Actions workflow.
     GitHub {
+        /// The issuer its tokens come from: [`OidcIssuer::GITHUB_ACTIONS`], or a GitHub
+        /// Enterprise Server's. A token of any other issuer is never this identity, even
+        /// with the same names.
+        ///
+        /// [`OidcIssuer::GITHUB_ACTIONS`]: super::OidcIssuer::GITHUB_ACTIONS
+        issuer: String,
         /// The repository's owner (`repository_owner`).
         owner: String,
         /// The owner's id (`repository_owner_id`), once locked.
@@ -36,6 +42,11 @@ pub enum TrustRule {
     },
     /// A GitLab CI/CD pipeline.
     GitLab {
+        /// The issuer its tokens come from: [`OidcIssuer::GITLAB`], or a self-managed
+        /// GitLab's URL.
+        ///
+        /// [`OidcIssuer::GITLAB`]: super::OidcIssuer::GITLAB
+        issuer: String,
         /// The group or user (`namespace_path`).
         namespace: String,
         /// Its id (`namespace_id`), once locked.
@@ -110,9 +121,21 @@ impl TrustRule {
         }
     }
 
+    /// The issuer the rule trusts.
+    pub fn issuer(&self) -> &str {
+        match self {
+            TrustRule::GitHub { issuer, .. } | TrustRule::GitLab { issuer, .. } => issuer,
+        }
+    }
+
     fn judge_inner(&self, claims: &VerifiedClaims) -> Result<Option<LockedIds>, &'static str> {
+        // Names are only unique within one issuer: check whose token it is first.
+        if claims.issuer != self.issuer() {
+            return Err("iss");
+        }
         match self {
             TrustRule::GitHub {
+                issuer: _,
                 owner,
                 owner_id,
                 repository,
@@ -160,6 +183,7 @@ impl TrustRule {
                 ))
             }
             TrustRule::GitLab {
+                issuer: _,
                 namespace,
                 namespace_id,
                 project,
@@ -258,6 +282,7 @@ mod tests {
 
     fn github(owner_id: Option<&str>, repository_id: Option<&str>) -> TrustRule {
         TrustRule::GitHub {
+            issuer: "https://token.actions.githubusercontent.com".into(),
             owner: "Contoso".into(),
             owner_id: owner_id.map(Into::into),
             repository: "Service".into(),
@@ -412,6 +437,7 @@ mod tests {
     #[test]
     fn judge_gitlab() {
         let rule = TrustRule::GitLab {
+            issuer: "https://gitlab.com".into(),
             namespace: "acme".into(),
             namespace_id: Some("7".into()),
             project: "util".into(),
@@ -429,17 +455,26 @@ mod tests {
                 "gitlab.com/acme/util//.gitlab-ci.yml@refs/heads/main",
             ),
         ];
-        assert_eq!(rule.judge(&claims(&run)), Trust::Trusted { lock: None });
+        let mut from_gitlab = claims(&run);
+        from_gitlab.issuer = "https://gitlab.com".into();
+        assert_eq!(rule.judge(&from_gitlab), Trust::Trusted { lock: None });
+        // The same names from another issuer (the test claims say GitHub's).
+        assert_eq!(rule.judge(&claims(&run)), Trust::Untrusted("iss"));
+        let gitlab = |pairs: &[(&str, &str)]| {
+            let mut c = claims(pairs);
+            c.issuer = "https://gitlab.com".into();
+            c
+        };
         let mut moved = run;
         moved[3] = ("project_id", "9");
-        assert_eq!(rule.judge(&claims(&moved)), Trust::Untrusted("project_id"));
+        assert_eq!(rule.judge(&gitlab(&moved)), Trust::Untrusted("project_id"));
         let mut other_file = run;
         other_file[4] = (
             "ci_config_ref_uri",
             "gitlab.com/acme/util//ci/other.yml@refs/heads/main",
         );
         assert_eq!(
-            rule.judge(&claims(&other_file)),
+            rule.judge(&gitlab(&other_file)),
             Trust::Untrusted("ci_config_ref_uri")
         );
     }

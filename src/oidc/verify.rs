@@ -162,13 +162,13 @@ impl OidcIssuer {
             }
         };
         let expires_at = instant("exp")?.ok_or_else(|| reject("no `exp`"))?;
-        if expires_at + self.leeway <= now {
+        if expires_at.saturating_add(self.leeway) <= now {
             return Err(reject("the token has expired"));
         }
-        if instant("nbf")?.is_some_and(|nbf| nbf - self.leeway > now) {
+        if instant("nbf")?.is_some_and(|nbf| nbf.saturating_sub(self.leeway) > now) {
             return Err(reject("the token is not valid yet"));
         }
-        if instant("iat")?.is_none_or(|iat| iat - self.leeway > now) {
+        if instant("iat")?.is_none_or(|iat| iat.saturating_sub(self.leeway) > now) {
             return Err(reject("the token was issued in the future"));
         }
         let jti = match claims.get("jti") {

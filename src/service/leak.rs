@@ -32,11 +32,27 @@ impl LeakVerdict {
     }
 }
 
+/// The longest source kept: a report's URL or label is cut to this many bytes, so that
+/// no sink (a database column included) is handed more.
+pub const MAX_LEAK_SOURCE: usize = 1024;
+
+fn bounded_source(source: &str) -> &str {
+    if source.len() <= MAX_LEAK_SOURCE {
+        return source;
+    }
+    let cut = (0..=MAX_LEAK_SOURCE)
+        .rev()
+        .find(|i| source.is_char_boundary(*i))
+        .unwrap_or(0);
+    source.get(..cut).unwrap_or("")
+}
+
 impl<S: TokenStore> Feedkey<S> {
     /// Acts on a report of leaked tokens: each string that is one of this registry's
     /// tokens, with a secret that verifies (in constant time, as
     /// [`authorize`](Feedkey::authorize) verifies it), is revoked at once with
-    /// [`RevokeCause::Leaked`] naming `source` (the URL or label the reporter gave), and
+    /// [`RevokeCause::Leaked`] naming `source` (the URL or label the reporter gave, cut to
+    /// [`MAX_LEAK_SOURCE`] bytes), and
     /// audited as such, which is how its owner is told. Its derived tokens die with it.
     /// A primary key is revoked too: its owner regenerates it. A retired secret reported
     /// is a reuse: audited as [`AuditKind::RetiredSecretReused`], and the token revoked.
@@ -80,6 +96,7 @@ impl<S: TokenStore> Feedkey<S> {
         T: AsRef<str>,
     {
         self.keys_ready().await?;
+        let source = bounded_source(source);
         let candidates = candidates.into_iter();
         let mut verdicts = Vec::with_capacity(candidates.size_hint().0.min(4096));
         for text in candidates {
@@ -135,5 +152,19 @@ impl<S: TokenStore> Feedkey<S> {
             Err(Error::TokenNotFound) => Ok(LeakVerdict::AlreadyDead),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_is_cut_to_its_bound_on_a_character_boundary() {
+        assert_eq!(bounded_source("https://x"), "https://x");
+        let long = "é".repeat(MAX_LEAK_SOURCE);
+        let cut = bounded_source(&long);
+        assert!(cut.len() <= MAX_LEAK_SOURCE && cut.len() >= MAX_LEAK_SOURCE - 1);
+        assert!(long.starts_with(cut));
     }
 }

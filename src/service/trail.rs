@@ -3,7 +3,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::audit::{AuditFilter, AuditPage, TrailKind, decode};
+use crate::audit::{AuditFilter, AuditPage, RevokeCause, TrailKind, decode};
 use crate::error::Error;
 use crate::service::Feedkey;
 use crate::store::{AuditStore, TokenStore};
@@ -110,25 +110,38 @@ impl<S: TokenStore> Feedkey<S> {
             .limit(AuditFilter::MAX_LIMIT);
         let mut revoked = 0;
         loop {
-            let page = page_of(trail, &filter).await?;
-            for event in &page.events {
-                let (TrailKind::Revoked { cause }, Some(account), Some(token)) =
-                    (&event.kind, &event.account, event.token)
+            // Raw rows, each decoded alone: a row this release cannot read (a cause a
+            // newer release wrote, a spoiled detail) must not stop the replay; its
+            // token is revoked all the same, as by its owner.
+            let limit = filter.limit_is() as usize;
+            let mut rows = trail.audit_rows(&filter.one_more()).await?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let last = rows.last().map(|r| r.id);
+            for stored in rows {
+                let (Some(account), Some(token)) = (stored.row.account.clone(), stored.row.token)
                 else {
                     continue;
                 };
-                match self
-                    .revoke_as(account, token, cause.clone(), event.client_addr)
-                    .await
-                {
+                let client = stored.row.client_addr;
+                let cause = match decode(stored) {
+                    Ok(event) => match event.kind {
+                        TrailKind::Revoked { cause } => cause,
+                        _ => continue,
+                    },
+                    Err(_) => RevokeCause::Owner,
+                };
+                match self.revoke_as(&account, token, cause, client).await {
                     Ok(()) => revoked += 1,
                     // Revoked already, or not in this store: nothing to re-apply.
                     Err(Error::TokenNotFound) => {}
                     Err(e) => return Err(e),
                 }
             }
-            let Some(next) = page.next else { break };
-            filter = filter.after(next);
+            match (more, last) {
+                (true, Some(next)) => filter = filter.after(next),
+                _ => break,
+            }
         }
         Ok(revoked)
     }
@@ -186,5 +199,50 @@ mod tests {
         let second = keys.audit_events(&filter.after(next)).await.unwrap();
         assert_eq!(second.events.len(), 1);
         assert_eq!(second.next, None);
+    }
+
+    /// A revocation row this release cannot read (a cause from a newer release) still
+    /// revokes its token in a replay, and the rows after it are replayed too.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unreadable_revocation_row_does_not_stop_the_replay() {
+        use crate::{AccountId, Expiry, NewToken, Scope};
+
+        let store = Arc::new(MemoryStore::new());
+        let keys = Feedkey::builder(Arc::clone(&store), TokenKey::new(1, &[7; 32]))
+            .build()
+            .unwrap();
+        let alice = AccountId::new("alice").unwrap();
+        keys.create_account(&alice, Expiry::Never).await.unwrap();
+        let a = keys
+            .issue(&alice, NewToken::new("a", Scope::read_only()))
+            .await
+            .unwrap();
+        let b = keys
+            .issue(&alice, NewToken::new("b", Scope::read_only()))
+            .await
+            .unwrap();
+        let row = |token, detail: &str| AuditRow {
+            at: OffsetDateTime::now_utc(),
+            kind: "revoked".to_owned(),
+            account: Some(alice.clone()),
+            token: Some(token),
+            client_addr: None,
+            detail: detail.to_owned(),
+        };
+        store
+            .append_audit(&[
+                row(a.token.id(), r#"{"cause":"from-a-newer-release"}"#),
+                row(b.token.id(), r#"{"cause":"owner"}"#),
+            ])
+            .await
+            .unwrap();
+        let since = OffsetDateTime::now_utc() - time::Duration::hours(1);
+        assert_eq!(keys.replay_revocations(since).await.unwrap(), 2);
+        for t in [&a, &b] {
+            assert!(
+                keys.token(&alice, t.token.id()).await.is_err(),
+                "still live"
+            );
+        }
     }
 }

@@ -87,7 +87,11 @@ fn password_problem(app: &App, password: &str, again: &str) -> Option<String> {
     }
 }
 
-async fn sign_up(State(app): State<Arc<App>>, form: Posted) -> Result<Response, Response> {
+async fn sign_up(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    form: Posted,
+) -> Result<Response, Response> {
     let f = &form.fields;
     let (name, email, password) = (f.one("name"), f.one("email"), f.raw("password"));
     let csrf = csrf(&form.session).await?;
@@ -98,6 +102,11 @@ async fn sign_up(State(app): State<Arc<App>>, form: Posted) -> Result<Response, 
             context! { csrf, error, name, email },
         )
     };
+    if !app.limits.allow(caller.client, email) {
+        return Ok(again(
+            "Too many sign-ups from here. Wait a minute and try again.".into(),
+        ));
+    }
     let account = match AccountId::new(name) {
         Ok(a) => a,
         Err(e) => return Ok(again(format!("User name: {e}."))),
@@ -135,7 +144,7 @@ async fn sign_up(State(app): State<Arc<App>>, form: Posted) -> Result<Response, 
         Err(e) => {
             app.site.remove_user(account.as_str()).map_err(internal)?;
             return Ok(match e {
-                Error::AccountExists => again("That user name is taken.".into()),
+                Error::AccountExists => again("That user name or e-mail address is taken.".into()),
                 Error::Password(e) => again(format!("Password: {e}.")),
                 e => internal(e),
             });
@@ -322,7 +331,9 @@ async fn reset(
             "Someone asked to reset the password of {name} on {}.\n\nTo choose a new password, open this link within {RESET_MINUTES} minutes:\n\n{url}\n\nIf it was not you, ignore this message: your password is unchanged.\n",
             app.public_url
         );
-        if let Err(e) = mail.send(email, "Reset your password", body).await {
+        // To the address on record, not as typed (it matched without regard to case).
+        let to = app.site.email(&name).map_err(internal)?.unwrap_or_default();
+        if let Err(e) = mail.send(&to, "Reset your password", body).await {
             tracing::error!("reset mail to {name} not sent: {e}");
         } else {
             tracing::info!(account = name, "reset link sent");
