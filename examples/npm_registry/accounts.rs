@@ -62,15 +62,19 @@ pub async fn sign_in(
         return Err(too_many());
     }
     let account = match app.keys.sign_in(&body.name, &body.password).await {
-        Ok(account) if app.owns(&account, None) => account,
+        Ok(account) if app.owns(&account, None) => {
+            app.attempts.succeeded(client, &body.name);
+            account
+        }
         Ok(account) => {
             tracing::warn!(account = %account, client = %caller.client(), "sign-in refused: not this registry's account");
             return Err(refused());
         }
         Err(denial) => {
             tracing::warn!(client = %client, "sign-in refused: {}", denial.reason());
-            if denial.status() == DenyStatus::Unauthorized {
-                app.attempts.failed(client, &body.name);
+            // The check was counted as a failure when it began; an outage gives it back.
+            if denial.status() != DenyStatus::Unauthorized {
+                app.attempts.succeeded(client, &body.name);
             }
             return Err(refused());
         }

@@ -256,12 +256,13 @@ pub async fn create(app: &App, caller: &Caller, body: &Bytes) -> Result<Response
         return Err(too_many());
     }
     match app.keys.sign_in(account.as_str(), &password).await {
-        Ok(signed) if signed == account => {}
+        Ok(signed) if signed == account => app.attempts.succeeded(client, account.as_str()),
         Ok(_) => return Err(unauthorized(Challenge::Basic, "incorrect password")),
         Err(denial) => {
             tracing::warn!(account = %account, client = %client, "token create refused: {}", denial.reason());
-            if denial.status() == DenyStatus::Unauthorized {
-                app.attempts.failed(client, account.as_str());
+            // Counted as a failure when it began; an outage gives it back.
+            if denial.status() != DenyStatus::Unauthorized {
+                app.attempts.succeeded(client, account.as_str());
             }
             return Err(unauthorized(Challenge::Basic, "incorrect password"));
         }
