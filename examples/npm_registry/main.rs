@@ -282,8 +282,10 @@ async fn put(
         shared::leaks::refuse_leaks(app, shared::leaks::Archive::TarGz, tarball, &package)
             .await
             .map_err(|(status, detail)| npm_error(status, detail))?;
+        // Published as authorized: a package that appeared or went meanwhile is a 409.
+        let existed = !target.is_new_package();
         app.packages
-            .publish(name, &upload)
+            .publish(name, &upload, Some(existed))
             .await
             .map_err(IntoResponse::into_response)?;
         tracing::info!(name, version = upload.version, "published");

@@ -169,9 +169,23 @@ impl Packages {
     }
 
     /// Adds a version: its tarball, then the packument naming it.
-    pub async fn publish(&self, name: &str, upload: &Upload) -> Result<(), PackageError> {
+    ///
+    /// Refused with [`PackageError::Conflict`] when whether the package exists is no
+    /// longer what the push was authorized for (`Some(existed)`):
+    /// a token that may only push new versions never creates a package, even if the
+    /// package was unpublished between its check and its write.
+    pub async fn publish(
+        &self,
+        name: &str,
+        upload: &Upload,
+        existed: Option<bool>,
+    ) -> Result<(), PackageError> {
         let _writing = self.writing.lock().await;
-        let mut doc = match self.read(name) {
+        let read = self.read(name);
+        if existed.is_some_and(|e| e != read.is_ok()) {
+            return Err(PackageError::Conflict);
+        }
+        let mut doc = match read {
             Ok(doc) => doc,
             Err(PackageError::NotFound) => json!({
                 "_id": name, "name": name, "dist-tags": {}, "versions": {},
@@ -468,15 +482,48 @@ mod tests {
         }
     }
 
+    /// A push authorized as a new version of an existing package never creates one (the
+    /// package went meanwhile), and one authorized as a new package never adds to an
+    /// existing one.
+    #[tokio::test]
+    async fn a_publish_lands_only_as_it_was_authorized() {
+        let dir = tempfile::tempdir().unwrap();
+        let packages = Packages::open(dir.path()).unwrap();
+        let name = "@acme/util";
+        assert!(matches!(
+            packages.publish(name, &upload("1.0.0"), Some(true)).await,
+            Err(PackageError::Conflict)
+        ));
+        assert!(!packages.exists(name));
+        packages
+            .publish(name, &upload("1.0.0"), Some(false))
+            .await
+            .unwrap();
+        assert!(matches!(
+            packages.publish(name, &upload("1.1.0"), Some(false)).await,
+            Err(PackageError::Conflict)
+        ));
+        packages
+            .publish(name, &upload("1.1.0"), Some(true))
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn an_edit_may_only_deprecate_or_remove() {
         let dir = tempfile::tempdir().unwrap();
         let packages = Packages::open(dir.path()).unwrap();
         let name = "@acme/util";
-        packages.publish(name, &upload("1.0.0")).await.unwrap();
-        packages.publish(name, &upload("1.1.0")).await.unwrap();
+        packages
+            .publish(name, &upload("1.0.0"), None)
+            .await
+            .unwrap();
+        packages
+            .publish(name, &upload("1.1.0"), None)
+            .await
+            .unwrap();
         assert!(matches!(
-            packages.publish(name, &upload("1.1.0")).await,
+            packages.publish(name, &upload("1.1.0"), None).await,
             Err(PackageError::VersionExists(_))
         ));
 
@@ -513,7 +560,7 @@ mod tests {
             "http://x/@acme/util/-/util-1.0.0.tgz"
         );
         assert!(matches!(
-            packages.publish(name, &upload("1.1.0")).await,
+            packages.publish(name, &upload("1.1.0"), None).await,
             Err(PackageError::VersionExists(_))
         ));
         let rev = doc["_rev"].as_str().unwrap().to_owned();
