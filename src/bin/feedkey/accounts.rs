@@ -1,0 +1,84 @@
+//! `account …` and `primary …`.
+
+use clap::Subcommand;
+use feedkey::{AccountId, Expiry};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::parse;
+use crate::show;
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Create an account and its primary key (printed once)
+    Create {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+        /// When the primary key expires: never, a duration (365d) or an RFC 3339 time
+        #[arg(long, default_value = "never", value_parser = parse::expiry)]
+        expires: Expiry,
+    },
+    /// Set or replace the account's password (read from stdin, one line)
+    SetPassword {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+    },
+    /// Remove the account's password
+    RemovePassword {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PrimaryCommand {
+    /// Regenerate the primary key (printed once): the recovery for a lost one. The old
+    /// key, and the tokens derived from it, stop working
+    Regenerate {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+        /// When the new key expires: never, a duration (365d) or an RFC 3339 time
+        #[arg(long, default_value = "never", value_parser = parse::expiry)]
+        expires: Expiry,
+    },
+}
+
+pub async fn run(ctx: &Context, command: AccountCommand) -> Result<(), Failure> {
+    match command {
+        AccountCommand::Create { account, expires } => {
+            let issued = ctx.keys.create_account(&account, expires).await?;
+            show::issued(ctx, &issued)
+        }
+        AccountCommand::SetPassword { account } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| Failure::failed(format!("reading the password from stdin: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            ctx.keys.set_password(&account, password).await?;
+            done(ctx, &account, "password set")
+        }
+        AccountCommand::RemovePassword { account } => {
+            ctx.keys.remove_password(&account).await?;
+            done(ctx, &account, "password removed")
+        }
+    }
+}
+
+pub async fn primary(ctx: &Context, command: PrimaryCommand) -> Result<(), Failure> {
+    match command {
+        PrimaryCommand::Regenerate { account, expires } => {
+            let issued = ctx.keys.regenerate_primary(&account, expires).await?;
+            show::issued(ctx, &issued)
+        }
+    }
+}
+
+fn done(ctx: &Context, account: &AccountId, what: &str) -> Result<(), Failure> {
+    if ctx.json {
+        return ctx.print_json(&json!({ "account": account.as_str(), "done": what }));
+    }
+    println!("{account}: {what}");
+    Ok(())
+}
