@@ -176,6 +176,11 @@ async fn a_lost_primary_key_is_regenerated(backend: &str) {
     assert!(works(&setup, &secret(&regenerated)).await);
     assert!(works(&setup, &secret(&child)).await, "issued tokens stay");
 
+    let accounts = setup.json(&["account", "list"]);
+    assert_eq!(accounts.as_array().unwrap().len(), 1);
+    assert_eq!(accounts[0]["account"], "alice");
+    assert_eq!(accounts[0]["primary"], id(&created));
+
     let trail = setup.json(&["audit", "--account", "alice", "--since", "1h"]);
     let kinds: Vec<&str> = trail
         .as_array()

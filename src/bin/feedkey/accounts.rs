@@ -1,7 +1,7 @@
 //! `account …` and `primary …`.
 
 use clap::Subcommand;
-use feedkey::{AccountId, Expiry};
+use feedkey::{AccountId, Expiry, TokenStore as _};
 use serde_json::json;
 
 use crate::context::Context;
@@ -19,6 +19,8 @@ pub enum AccountCommand {
         #[arg(long, default_value = "never", value_parser = parse::expiry)]
         expires: Expiry,
     },
+    /// List every account
+    List,
     /// Set or replace the account's password (read from stdin, one line)
     SetPassword {
         #[arg(value_parser = parse::account)]
@@ -50,6 +52,7 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<(), Failure> 
             let issued = ctx.keys.create_account(&account, expires).await?;
             show::issued(ctx, &issued)
         }
+        AccountCommand::List => list(ctx).await,
         AccountCommand::SetPassword { account } => {
             let mut password = String::new();
             std::io::stdin()
@@ -73,6 +76,50 @@ pub async fn primary(ctx: &Context, command: PrimaryCommand) -> Result<(), Failu
             show::issued(ctx, &issued)
         }
     }
+}
+
+/// Every account, read a page at a time.
+async fn list(ctx: &Context) -> Result<(), Failure> {
+    const PAGE: u32 = 1000;
+    let mut rows = Vec::new();
+    let mut after: Option<AccountId> = None;
+    loop {
+        let page = ctx
+            .store
+            .accounts(after.as_ref(), PAGE)
+            .await
+            .map_err(feedkey::Error::from)?;
+        for account in &page {
+            if ctx.json {
+                rows.push(json!({
+                    "account": account.id.as_str(),
+                    "created_at": show::time(Some(account.created_at)),
+                    "password": account.password.is_some(),
+                    "primary": account.primary.to_string(),
+                }));
+            } else {
+                println!(
+                    "{}  created {}  password {}  primary key {}",
+                    account.id,
+                    show::time(Some(account.created_at)),
+                    if account.password.is_some() {
+                        "set"
+                    } else {
+                        "none"
+                    },
+                    account.primary
+                );
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    if ctx.json {
+        return ctx.print_json(&serde_json::Value::Array(rows));
+    }
+    Ok(())
 }
 
 fn done(ctx: &Context, account: &AccountId, what: &str) -> Result<(), Failure> {
