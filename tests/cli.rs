@@ -302,6 +302,13 @@ async fn a_key_rotates_from_version_1_to_2(backend: &str) {
         "unused",
     ]);
     assert_eq!(setup.json(&["key", "check"])["keys"], "ok");
+    let doctor = setup.json(&["doctor"]);
+    assert_eq!(doctor["reachable"], true);
+    assert_eq!(doctor["warnings"].as_array().unwrap().len(), 0, "{doctor}");
+    if backend != "sqlite" {
+        let skew = doctor["clock_skew_seconds"].as_f64().unwrap();
+        assert!(skew.abs() < 5.0, "the database runs on this host: {skew}");
+    }
 
     assert_eq!(setup.json(&["key", "add"])["added"], 2);
     assert!(

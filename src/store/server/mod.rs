@@ -35,6 +35,7 @@ use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
 mod change_feed;
+mod clock;
 mod health;
 mod migrations;
 mod statements;
