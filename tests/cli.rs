@@ -431,6 +431,123 @@ async fn bad_input_is_refused_cleanly(backend: &str) {
     setup.cleanup().await;
 }
 
+async fn the_daily_jobs_and_one_tokens_commands_work(backend: &str) {
+    let Some(setup) = Setup::new(backend).await else {
+        return;
+    };
+    setup.json(&["key", "add"]);
+    setup.json(&["account", "create", "alice"]);
+    let soon = setup.json(&[
+        "token",
+        "issue",
+        "--account",
+        "alice",
+        "--description",
+        "soon",
+        "--permissions",
+        "read,push-version",
+        "--expires",
+        "3d",
+    ]);
+    let later = setup.json(&[
+        "token",
+        "issue",
+        "--account",
+        "alice",
+        "--description",
+        "later",
+        "--expires",
+        "60d",
+    ]);
+
+    // The daily mail job: only the token that expires within the window.
+    let expiring = setup.json(&["expiring", "--within", "10d"]);
+    let ids: Vec<&str> = expiring
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id(&soon)]);
+
+    // Show, edit (narrower), refresh (the old secret stops), revoke.
+    let shown = setup.json(&["token", "show", "--account", "alice", &id(&soon)]);
+    assert_eq!(shown["description"], "soon");
+    let edited = setup.json(&[
+        "token",
+        "edit",
+        "--account",
+        "alice",
+        &id(&soon),
+        "--description",
+        "renamed",
+        "--permissions",
+        "read",
+    ]);
+    assert_eq!(edited["description"], "renamed");
+    let widened = setup.run(&[
+        "token",
+        "edit",
+        "--account",
+        "alice",
+        &id(&soon),
+        "--permissions",
+        "full",
+    ]);
+    assert_eq!(widened.status.code(), Some(3), "{}", stderr(&widened));
+    let refreshed = setup.json(&["token", "refresh", "--account", "alice", &id(&later)]);
+    assert_eq!(id(&refreshed), id(&later));
+    // A token id may begin with '-': it is still an id, not a flag.
+    let hyphen = setup.run(&[
+        "token",
+        "show",
+        "--account",
+        "alice",
+        "-AAAAAAAAAAAAAAAAAAAAA",
+    ]);
+    assert_eq!(hyphen.status.code(), Some(3), "{}", stderr(&hyphen));
+    assert!(
+        stderr(&hyphen).contains("no such token"),
+        "{}",
+        stderr(&hyphen)
+    );
+    assert!(!works(&setup, &secret(&later)).await);
+    assert!(works(&setup, &secret(&refreshed)).await);
+    setup.json(&["token", "revoke", "--account", "alice", &id(&soon)]);
+    assert!(!works(&setup, &secret(&soon)).await);
+    let listed = setup.json(&["token", "list", "--account", "alice"]);
+    let status = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .map(|t| t["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status(&id(&soon)), None, "revoked tokens are left out");
+    assert_eq!(status(&id(&later)).as_deref(), Some("active"));
+
+    // Nothing has been idle for a day; nothing was revoked 90 days ago; a restore's
+    // replay finds every revocation already applied.
+    assert_eq!(
+        setup.json(&["retire-idle", "--idle-after", "1d"])["retired"],
+        0
+    );
+    assert_eq!(
+        setup.json(&["purge-revoked", "--older-than", "90d"])["purged"],
+        0
+    );
+    assert_eq!(
+        setup.json(&["purge-revoked", "--older-than", "0s"])["purged"],
+        1
+    );
+    assert_eq!(
+        setup.json(&["audit", "replay-revocations", "--since", "1h"])["revoked"],
+        0
+    );
+    setup.cleanup().await;
+}
+
 macro_rules! on_every_backend {
     ($($story:ident),* $(,)?) => {
         mod sqlite {
@@ -453,6 +570,7 @@ on_every_backend!(
     an_incident_revokes_ten_thousand_tokens,
     a_key_rotates_from_version_1_to_2,
     bad_input_is_refused_cleanly,
+    the_daily_jobs_and_one_tokens_commands_work,
 );
 
 #[test]

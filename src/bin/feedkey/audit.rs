@@ -20,7 +20,7 @@ pub struct AuditArgs {
     #[arg(long, value_parser = parse::account)]
     account: Option<AccountId>,
     /// Only this token's events
-    #[arg(long, value_parser = parse::token_id)]
+    #[arg(long, value_parser = parse::token_id, allow_hyphen_values = true)]
     token: Option<TokenId>,
     /// Only events of this kind (revoked, issued, refreshed, …)
     #[arg(long)]

@@ -24,7 +24,13 @@ pub struct RevokeArgs {
     #[arg(long, value_parser = parse::instant, value_name = "TIME")]
     created_before: Option<OffsetDateTime>,
     /// The tokens derived from this token
-    #[arg(long, value_parser = parse::token_id, value_name = "ID", conflicts_with = "account")]
+    #[arg(
+        long,
+        value_parser = parse::token_id,
+        value_name = "ID",
+        conflicts_with = "account",
+        allow_hyphen_values = true
+    )]
     derived_from: Option<TokenId>,
 }
 

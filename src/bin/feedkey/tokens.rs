@@ -44,7 +44,7 @@ impl ScopeArgs {
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
-    /// List an account's tokens, revoked ones included
+    /// List an account's tokens (revoked ones left out)
     List {
         #[arg(long, value_parser = parse::account)]
         account: AccountId,
@@ -53,7 +53,7 @@ pub enum TokenCommand {
     Show {
         #[arg(long, value_parser = parse::account)]
         account: AccountId,
-        #[arg(value_parser = parse::token_id)]
+        #[arg(value_parser = parse::token_id, allow_hyphen_values = true)]
         id: TokenId,
     },
     /// Issue a token (printed once)
@@ -73,7 +73,7 @@ pub enum TokenCommand {
     Edit {
         #[arg(long, value_parser = parse::account)]
         account: AccountId,
-        #[arg(value_parser = parse::token_id)]
+        #[arg(value_parser = parse::token_id, allow_hyphen_values = true)]
         id: TokenId,
         #[arg(long)]
         description: Option<String>,
@@ -90,14 +90,14 @@ pub enum TokenCommand {
     Refresh {
         #[arg(long, value_parser = parse::account)]
         account: AccountId,
-        #[arg(value_parser = parse::token_id)]
+        #[arg(value_parser = parse::token_id, allow_hyphen_values = true)]
         id: TokenId,
     },
     /// Revoke a token for good
     Revoke {
         #[arg(long, value_parser = parse::account)]
         account: AccountId,
-        #[arg(value_parser = parse::token_id)]
+        #[arg(value_parser = parse::token_id, allow_hyphen_values = true)]
         id: TokenId,
     },
 }
