@@ -118,3 +118,84 @@ pub fn networks(ranges: &[String]) -> Result<Networks, Failure> {
     }
     Networks::only(ranges).map_err(|e| Failure::usage(format!("bad --network: {e}")))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_a_number_and_a_unit() {
+        for (text, seconds) in [
+            ("90s", 90),
+            ("30m", 1800),
+            ("12h", 43_200),
+            ("10d", 864_000),
+            ("2w", 1_209_600),
+            ("0s", 0),
+        ] {
+            assert_eq!(
+                duration(text).unwrap(),
+                Duration::seconds(seconds),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "10",
+            "d",
+            "-1d",
+            "1.5d",
+            "10 days",
+            "1y",
+            "99999999999999999d",
+            "3200000000s",
+        ] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn instants_are_rfc_3339_or_a_duration_ago() {
+        let at = instant("2026-11-30T12:00:00Z").unwrap();
+        assert_eq!(at, feedkey::time::macros::datetime!(2026-11-30 12:00 UTC));
+        let ago = instant("1h").unwrap();
+        let expected = OffsetDateTime::now_utc() - Duration::hours(1);
+        assert!((ago - expected).abs() < Duration::seconds(5));
+        assert!(instant("yesterday").is_err());
+    }
+
+    #[test]
+    fn expiries_are_never_a_duration_or_an_instant() {
+        assert_eq!(expiry("never").unwrap(), Expiry::Never);
+        assert_eq!(expiry("90d").unwrap(), Expiry::After(Duration::days(90)));
+        assert!(matches!(
+            expiry("2027-01-01T00:00:00Z").unwrap(),
+            Expiry::At(_)
+        ));
+        assert!(expiry("soon").is_err());
+    }
+
+    #[test]
+    fn permissions_are_a_preset_or_a_list() {
+        assert_eq!(permissions("read-only").unwrap(), Permissions::READ_ONLY);
+        assert_eq!(permissions("full").unwrap(), Permissions::FULL);
+        assert_eq!(
+            permissions("push-new, push-version").unwrap(),
+            Permissions::WRITE_ONLY
+        );
+        for bad in ["", "write", "read,,unlist", "READ"] {
+            let failure = permissions(bad).unwrap_err();
+            assert_eq!(failure.code(), Failure::USAGE, "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_feed_package_or_network_means_every_one() {
+        assert_eq!(feeds(&[]).unwrap(), Feeds::Any);
+        assert_eq!(packages(&[]).unwrap(), Packages::Any);
+        assert_eq!(networks(&[]).unwrap(), Networks::Any);
+        assert!(networks(&["10.0.0.0/33".to_owned()]).is_err());
+        assert!(packages(&["bad pattern".to_owned()]).is_err());
+    }
+}
