@@ -24,6 +24,9 @@ pub mod audit;
 mod clock;
 mod decision;
 pub mod error;
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub mod oidc;
 pub mod policy;
 mod record;
 pub mod request;

@@ -751,3 +751,33 @@ async fn a_leaked_token_is_revoked_and_its_owner_told_where_it_was_found() {
     assert_eq!(leaks[0].account.as_ref(), Some(&w.alice));
     assert_eq!(leaks[0].token, Some(ci.token.id()));
 }
+
+/// A report of ten thousand strings, nearly all noise and a few real tokens, is taken
+/// whole: one verdict each, in order, the real ones revoked.
+#[tokio::test]
+async fn a_report_of_ten_thousand_candidates_is_taken_whole() {
+    let w = world().await;
+    let mut report: Vec<String> = (0..10_000).map(|i| format!("fk_noise{i}")).collect();
+    let mut leaked = Vec::new();
+    for at in [0, 4_999, 9_999] {
+        let t = w.issue(NewToken::new("CI", ci_scope())).await;
+        report[at] = t.token.expose_secret().to_owned();
+        leaked.push((at, t));
+    }
+    let verdicts = w
+        .keys
+        .report_leaked(&report, "https://github.com/alice/app")
+        .await
+        .unwrap();
+    assert_eq!(verdicts.len(), 10_000);
+    for (i, verdict) in verdicts.iter().enumerate() {
+        let real = leaked.iter().any(|(at, _)| *at == i);
+        assert_eq!(verdict.is_true_positive(), real, "verdict {i}");
+    }
+    for (_, t) in &leaked {
+        let denial = w
+            .deny(&api_key(t.token.expose_secret()), Action::Push, &PUSH)
+            .await;
+        assert_eq!(denial.reason(), &DenyReason::Revoked);
+    }
+}

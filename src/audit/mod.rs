@@ -185,6 +185,13 @@ pub trait AuditSink: Send + Sync {
     /// Takes one event.
     fn record(&self, event: &AuditEvent);
 
+    /// Takes one event that is the sink's to keep: what [`Feedkey`](crate::Feedkey)
+    /// calls, so that a sink that keeps events (`StoredAudit`) need not copy them on the
+    /// request path. Provided: calls [`AuditSink::record`].
+    fn record_owned(&self, event: AuditEvent) {
+        self.record(&event);
+    }
+
     /// Whether events are wanted at all: `false` lets the request path skip building
     /// them.
     fn enabled(&self) -> bool {

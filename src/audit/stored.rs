@@ -258,8 +258,12 @@ impl<A: AuditStore + 'static> StoredAuditBuilder<A> {
 
 impl AuditSink for StoredAudit {
     fn record(&self, event: &AuditEvent) {
-        // Copied before the lock, so that the lock is held for a push only.
-        let event = Message::Event(event.clone());
+        self.record_owned(event.clone());
+    }
+
+    /// Moves the event onto the queue: the lock is held for a push only.
+    fn record_owned(&self, event: AuditEvent) {
+        let event = Message::Event(event);
         let mut pending = self.queue.lock();
         if pending.events < self.queue.capacity && !pending.stopped {
             pending.messages.push(event);

@@ -285,7 +285,7 @@ impl<S> Feedkey<S> {
 
     /// Sends an event to the audit sink.
     pub(crate) fn emit(&self, event: AuditEvent) {
-        self.audit.record(&event);
+        self.audit.record_owned(event);
     }
 
     /// The store.
