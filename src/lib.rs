@@ -52,6 +52,7 @@ pub use secret::TokenKey;
 pub use service::{
     Feedkey, FeedkeyBuilder, IssuedToken, LeakVerdict, NewChild, NewToken, Refresh, TokenEdit,
 };
+pub use service::{KeyVersionUse, RevokeSelection};
 pub use store::{MemoryStore, TokenStore};
 /// The time types the API speaks: re-exported so users need not match versions.
 pub use time;

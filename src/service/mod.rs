@@ -23,6 +23,7 @@ use crate::token::TokenFormat;
 
 mod accounts;
 mod authorize;
+mod bulk;
 mod derive;
 mod edit;
 mod issue;
@@ -33,6 +34,7 @@ mod shared;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod trail;
 
+pub use bulk::{KeyVersionUse, RevokeSelection};
 pub use derive::NewChild;
 pub use edit::TokenEdit;
 pub use issue::{IssuedToken, NewToken};

@@ -218,4 +218,12 @@ impl TokenStore for AnyStore {
             AnyStore::Custom(s) => TokenStore::flush(&**s).await,
         }
     }
+
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        each!(self, s => s.accounts(after, limit))
+    }
 }

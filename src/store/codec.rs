@@ -54,6 +54,20 @@ pub(crate) const SELECT_ACCOUNT: &str = concat!(
     " FROM feedkey_accounts WHERE id = ?"
 );
 
+/// The first page of accounts, by id: `LIMIT ?`.
+pub(crate) const SELECT_ACCOUNTS_FIRST: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM feedkey_accounts ORDER BY id LIMIT ?"
+);
+
+/// A page of accounts after an id: `id > ?`, `LIMIT ?`.
+pub(crate) const SELECT_ACCOUNTS_AFTER: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM feedkey_accounts WHERE id > ? ORDER BY id LIMIT ?"
+);
+
 /// A token, by id.
 pub(crate) const SELECT_TOKEN: &str = concat!(
     "SELECT ",

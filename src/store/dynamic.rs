@@ -84,6 +84,11 @@ pub trait DynTokenStore: Send + Sync {
         fingerprint: KeyFingerprint,
     ) -> BoxFuture<'_, Result<KeyFingerprint, StoreError>>;
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn accounts<'a>(
+        &'a self,
+        after: Option<&'a AccountId>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<AccountRecord>, StoreError>>;
 }
 
 impl std::fmt::Debug for dyn DynTokenStore {
@@ -171,6 +176,13 @@ impl<T: TokenStore> DynTokenStore for T {
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(TokenStore::flush(self))
     }
+    fn accounts<'a>(
+        &'a self,
+        after: Option<&'a AccountId>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<AccountRecord>, StoreError>> {
+        Box::pin(TokenStore::accounts(self, after, limit))
+    }
 }
 
 /// A store behind `dyn` is a store: `Arc<dyn DynTokenStore>` goes wherever a
@@ -249,5 +261,12 @@ impl TokenStore for dyn DynTokenStore {
     }
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         DynTokenStore::flush(self)
+    }
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        DynTokenStore::accounts(self, after, limit).await
     }
 }

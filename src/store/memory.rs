@@ -313,6 +313,24 @@ impl TokenStore for MemoryStore {
     ) -> Result<KeyFingerprint, StoreError> {
         Ok(*write(&self.keys).entry(version).or_insert(fingerprint))
     }
+
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let accounts = read(&self.accounts);
+        let mut page: Vec<&AccountRecord> = accounts
+            .values()
+            .filter(|account| after.is_none_or(|after| account.id > *after))
+            .collect();
+        page.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(page
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -316,6 +316,29 @@ pub trait TokenStore: Send + Sync {
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
     }
+
+    /// A page of accounts, in the order the store sorts account ids (the same order on
+    /// every call): at most `limit` of them, those after the id `after` when it is given
+    /// (the last id of the page before). A page shorter than `limit` is the last. For an
+    /// operator's listing, not for a request's path. Provided: fails with
+    /// [`StoreError::Backend`], saying that this store cannot list its accounts (every
+    /// store of this crate can).
+    ///
+    /// # Errors
+    /// A backend failure or corrupt data.
+    fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AccountRecord>, StoreError>> + Send {
+        let _ = (after, limit);
+        std::future::ready(Err(StoreError::Backend(BackendError::new(
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this store cannot list its accounts",
+            ),
+        ))))
+    }
 }
 
 /// A shared store is a store: several [`Feedkey`](crate::Feedkey)s (a rolling key
@@ -419,5 +442,13 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
 
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         TokenStore::flush(&**self)
+    }
+
+    fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AccountRecord>, StoreError>> + Send {
+        (**self).accounts(after, limit)
     }
 }

@@ -680,4 +680,31 @@ impl TokenStore for SqliteStore {
                 )))
             })
     }
+
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let rows = {
+            let conn = self.conn();
+            let limit = i64::from(limit);
+            let rows = match after {
+                None => conn
+                    .prepare_cached(super::codec::SELECT_ACCOUNTS_FIRST)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![limit], account_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    }),
+                Some(after) => conn
+                    .prepare_cached(super::codec::SELECT_ACCOUNTS_AFTER)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![after.as_str(), limit], account_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    }),
+            };
+            rows.map_err(backend)?
+        };
+        rows.into_iter().map(AccountRow::into_record).collect()
+    }
 }

@@ -35,6 +35,7 @@ use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
 mod change_feed;
+mod clock;
 mod health;
 mod migrations;
 mod statements;
@@ -802,6 +803,39 @@ impl TokenStore for SqlStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         flush(&self.inner).await
+    }
+
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let inner = &self.inner;
+        let after = after.map(|a| a.as_str().to_owned());
+        let limit = i64::from(limit);
+        let rows = inner
+            .bounded(async {
+                let query = match after {
+                    None => sqlx::query(inner.sql.accounts_first.clone()).bind(limit),
+                    Some(after) => sqlx::query(inner.sql.accounts_after.clone())
+                        .bind(after)
+                        .bind(limit),
+                };
+                query.fetch_all(&inner.pool).await.map_err(backend)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                AccountRow {
+                    id: row.try_get(0).map_err(backend)?,
+                    password: row.try_get(1).map_err(backend)?,
+                    primary_token: row.try_get(2).map_err(backend)?,
+                    created_at: row.try_get(3).map_err(backend)?,
+                    revision: row.try_get(4).map_err(backend)?,
+                }
+                .into_record()
+            })
+            .collect()
     }
 }
 

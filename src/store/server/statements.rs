@@ -32,6 +32,10 @@ pub(super) struct Statements {
     pub(super) changes: SqlStr,
     /// MySQL: drops change-feed rows no server needs any more.
     pub(super) prune_changes: SqlStr,
+    /// The first page of accounts.
+    pub(super) accounts_first: SqlStr,
+    /// A page of accounts after an id.
+    pub(super) accounts_after: SqlStr,
 }
 
 /// The PostgreSQL channel token changes are announced on.
@@ -86,6 +90,8 @@ impl Statements {
             prune_changes: r(&format!(
                 "DELETE FROM feedkey_changes WHERE changed_at < {MYSQL_NOW_US} - ?"
             )),
+            accounts_first: r(crate::store::codec::SELECT_ACCOUNTS_FIRST),
+            accounts_after: r(crate::store::codec::SELECT_ACCOUNTS_AFTER),
         }
     }
 }

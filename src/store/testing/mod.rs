@@ -57,9 +57,11 @@ use crate::{
 };
 
 mod checks;
+mod listing;
 mod rules;
 
 pub use checks::*;
+pub use listing::*;
 pub use rules::*;
 
 /// A backend under test: how to make a store on its storage, and (optionally) how to spoil
@@ -226,6 +228,7 @@ macro_rules! __feedkey_conformance_tests {
             a_store_refuses_keys_it_was_never_used_with,
             a_flush_writes_the_held_back_last_uses,
             a_leak_report_revokes_exactly_what_verifies,
+            accounts_are_listed_in_pages_each_once,
         );
     };
     (setup = $make:expr) => {
@@ -286,6 +289,7 @@ where
         a_store_refuses_keys_it_was_never_used_with,
         a_flush_writes_the_held_back_last_uses,
         a_leak_report_revokes_exactly_what_verifies,
+        accounts_are_listed_in_pages_each_once,
     );
 }
 
