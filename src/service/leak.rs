@@ -34,7 +34,7 @@ impl LeakVerdict {
 
 /// The longest source kept: a report's URL or label is cut to this many bytes, so that
 /// no sink (a database column included) is handed more.
-pub const MAX_LEAK_SOURCE: usize = 1024;
+pub(crate) const MAX_LEAK_SOURCE: usize = 1024;
 
 fn bounded_source(source: &str) -> &str {
     if source.len() <= MAX_LEAK_SOURCE {
@@ -52,7 +52,7 @@ impl<S: TokenStore> Feedkey<S> {
     /// tokens, with a secret that verifies (in constant time, as
     /// [`authorize`](Feedkey::authorize) verifies it), is revoked at once with
     /// [`RevokeCause::Leaked`] naming `source` (the URL or label the reporter gave, cut to
-    /// [`MAX_LEAK_SOURCE`] bytes), and
+    /// 1 KiB), and
     /// audited as such, which is how its owner is told. Its derived tokens die with it.
     /// A primary key is revoked too: its owner regenerates it. A retired secret reported
     /// is a reuse: audited as [`AuditKind::RetiredSecretReused`], and the token revoked.
