@@ -554,6 +554,12 @@ fn granular_tokens_with_the_real_npm_client() {
 
     // Revoking: by id (as `npm token list` shows it) and by value; the next use fails.
     let key = find("acme publisher")["key"].as_str().unwrap().to_owned();
+    // A key is hex, so it never begins with `-` (which `npm token revoke` would read as
+    // an option: a base64url id does, one time in 64).
+    assert!(
+        key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{key}"
+    );
     let run = owner.npm(&owner.home, &["token", "revoke", &key[..8]]);
     assert!(
         run.ok && run.output.contains("Removed 1 token"),

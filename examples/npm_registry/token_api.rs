@@ -194,6 +194,26 @@ fn time(t: OffsetDateTime) -> Value {
     t.format(&Rfc3339).map_or(Value::Null, Value::String)
 }
 
+/// The `key` npm shows and revokes a token by: its id in lowercase hex. (The id's
+/// base64url form may begin with `-`, which `npm token revoke -…` reads as an option.)
+pub fn npm_key(id: &TokenId) -> String {
+    id.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A token id from its npm `key` (hex), its base64url id, or the whole token.
+fn id_of(app: &App, key: &str) -> Option<TokenId> {
+    if key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut bytes = [0u8; 16];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(key.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        return Some(TokenId::from_bytes(bytes));
+    }
+    key.parse::<TokenId>()
+        .ok()
+        .or_else(|| app.keys.token_format().parse(key).ok().map(|t| t.id()))
+}
+
 /// A token as npm lists it (and a little more: what it may do). Never a secret: `token`
 /// is the start of the token, as much as its public id already tells.
 fn listed(app: &App, info: &TokenInfo, note: Option<&Note>) -> Value {
@@ -221,7 +241,7 @@ fn listed(app: &App, info: &TokenInfo, note: Option<&Note>) -> Value {
     };
     let session = note.is_some_and(|n| n.session);
     json!({
-        "key": id,
+        "key": npm_key(&info.id),
         "token": shown,
         "name": note.map_or(info.description.as_str(), |n| n.name.as_str()),
         "description": note.map_or("", |n| n.description.as_str()),
@@ -352,15 +372,7 @@ pub async fn list(app: &App, caller: &Caller, query: &str) -> Result<Response, R
 /// itself (which is why no path is ever logged).
 pub async fn revoke(app: &App, caller: &Caller, key: &Secret) -> Result<Response, Response> {
     let account = manager(app, caller).await?;
-    let id = match key.0.parse::<TokenId>() {
-        Ok(id) => id,
-        Err(_) => app
-            .keys
-            .token_format()
-            .parse(&key.0)
-            .map(|t| t.id())
-            .map_err(|_| npm_error(StatusCode::NOT_FOUND, "no such token"))?,
-    };
+    let id = id_of(app, &key.0).ok_or_else(|| npm_error(StatusCode::NOT_FOUND, "no such token"))?;
     app.keys
         .revoke(&account, id)
         .await
