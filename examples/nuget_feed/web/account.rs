@@ -237,22 +237,10 @@ async fn change_password(
             context! { user => me.account.as_str(), csrf => &me.csrf, error },
         )
     };
-    if !app.limits.allow(caller.client, me.account.as_str()) {
-        return Ok(again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts. Wait a minute.".into(),
-        ));
-    }
-    if app
-        .keys
-        .sign_in(me.account.as_str(), f.raw("current"))
-        .await
-        .is_err()
+    if let Err((status, why)) =
+        super::reconfirm(&app, caller.client, &me.account, f.raw("current")).await
     {
-        return Ok(again(
-            StatusCode::UNAUTHORIZED,
-            "The current password is wrong.".into(),
-        ));
+        return Ok(again(status, why.into()));
     }
     if let Some(problem) = password_problem(&app, f.raw("password"), f.raw("password2")) {
         return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, problem));

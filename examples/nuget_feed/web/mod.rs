@@ -224,6 +224,35 @@ pub async fn sign_in_session(session: &Session, account: &AccountId) -> Result<(
     Ok(())
 }
 
+/// Asks for the account's password again before a sensitive change (creating a token,
+/// regenerating the primary key, changing the password), rate-limited as sign-in is.
+/// A refusal is its status and the words for the form: 429 when limited, 401 when the
+/// password is wrong, 503 when the store cannot check it.
+pub async fn reconfirm(
+    app: &App,
+    client: std::net::IpAddr,
+    account: &AccountId,
+    password: &str,
+) -> Result<(), (StatusCode, &'static str)> {
+    if !app.limits.allow(client, account.as_str()) {
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts. Wait a minute.",
+        ));
+    }
+    match app.keys.sign_in(account.as_str(), password).await {
+        Ok(signed) if signed == *account => Ok(()),
+        Err(denial) if matches!(denial.reason(), feedkey::DenyReason::Store(_)) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Passwords cannot be checked right now. Try again later.",
+        )),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            "Your password is needed for this, and that one is wrong.",
+        )),
+    }
+}
+
 /// A one-time notice for the next page.
 pub async fn notice(session: &Session, text: impl Into<String>) -> Result<(), Response> {
     session

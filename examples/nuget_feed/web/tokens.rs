@@ -282,22 +282,10 @@ async fn create(
             form_context(&app, &me, Some(error), typed.clone()),
         )
     };
-    if !app.limits.allow(caller.client, me.account.as_str()) {
-        return Ok(again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts. Wait a minute.".into(),
-        ));
-    }
-    if app
-        .keys
-        .sign_in(me.account.as_str(), f.raw("password"))
-        .await
-        .is_err()
+    if let Err((status, why)) =
+        super::reconfirm(&app, caller.client, &me.account, f.raw("password")).await
     {
-        return Ok(again(
-            StatusCode::UNAUTHORIZED,
-            "Your password is needed to create a token, and that one is wrong.".into(),
-        ));
+        return Ok(again(status, why.into()));
     }
     let description = f.one("description");
     if description.is_empty() {
@@ -536,22 +524,10 @@ async fn regenerate(
             text,
         )
     };
-    if !app.limits.allow(caller.client, me.account.as_str()) {
-        return Ok(refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts. Wait a minute.",
-        ));
-    }
-    if app
-        .keys
-        .sign_in(me.account.as_str(), f.raw("password"))
-        .await
-        .is_err()
+    if let Err((status, why)) =
+        super::reconfirm(&app, caller.client, &me.account, f.raw("password")).await
     {
-        return Ok(refuse(
-            StatusCode::UNAUTHORIZED,
-            "Your password is needed to regenerate the primary key, and that one is wrong.",
-        ));
+        return Ok(refuse(status, why));
     }
     let expiry = match expiry(f) {
         Ok(e) => e,
