@@ -1,7 +1,7 @@
 //! The account password: Argon2id, a short-lived memory of good verifies, and a bound on
 //! how many verifies run at once.
 //!
-//! Over 500 lines because its tests (about 180 lines: the memory, the bound, rehashing,
+//! Over 600 lines because its tests (about 180 lines: the memory, the bound, rehashing,
 //! the decoy) sit beside the code they test.
 //!
 //! A password is low-entropy, so it gets a slow, memory-hard KDF (Argon2id, 19 MiB and two
@@ -14,9 +14,6 @@
 //! it (features `sqlite`, `postgres`, `mysql`, which bring Tokio's runtime): a 15 ms hash
 //! never stalls the other requests of a worker thread. Without those features, and under
 //! another executor, it runs in place, as the core asks nothing of the executor.
-//!
-//! Over 500 lines because the tests of the remembered verifies and the concurrency bound
-//! (about 180 lines) sit beside them.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

@@ -11,7 +11,7 @@
 //! executor thread; outside a Tokio runtime they run in place. The file is in WAL mode
 //! with `synchronous = NORMAL`.
 //!
-//! Over 500 lines because one backend's whole `TokenStore` implementation, with its SQL,
+//! Over 600 lines because one backend's whole `TokenStore` implementation, with its SQL,
 //! reads best in one file.
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! PostgreSQL (feature `postgres`) and MySQL/MariaDB (feature `mysql`): one database that
 //! many registry servers share.
 //!
-//! Over 500 lines because the `TokenStore` implementation (every operation bounded, every
+//! Over 600 lines because the `TokenStore` implementation (every operation bounded, every
 //! write announced) and its tests (about 70 lines) belong together.
 //!
 //! Driver: `sqlx`, through its runtime-checked query API (building never needs a live

@@ -2,7 +2,7 @@
 //! hostile text, corrupt rows, compare-and-swap, migrations, account ids and the key
 //! ledger.
 //!
-//! Over 500 lines because each check is a whole story through the facade; they are
+//! Over 600 lines because each check is a whole story through the facade; they are
 //! listed together so that a backend runs all of them.
 
 use std::sync::Arc;
