@@ -255,6 +255,24 @@ impl Browser {
         }
     }
 
+    /// Whether the element `css` selects comes to hold `needle` within ten seconds: after
+    /// a click, the page that was may still be showing, with an element of that name.
+    async fn shows(&self, css: &str, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+                && text.contains(needle)
+            {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn has(&self, css: &str) -> bool {
         self.client.find(Locator::Css(css)).await.is_ok()
     }
@@ -298,7 +316,7 @@ impl Browser {
             self.click("#feed-private").await;
         }
         self.click("#create-feed").await;
-        assert!(self.text("#notice").await.contains(name));
+        assert!(self.shows("#notice", name).await);
     }
 
     /// Creates a token from the form; returns the value shown once (read with Show).
@@ -376,7 +394,7 @@ async fn a_scoped_push_token_from_sign_up_to_delete() {
     web.screenshot("01-home").await;
     web.sign_up("alice", PASSWORD).await;
     // Sign-up shows the primary key once.
-    assert!(web.text("#new-token h2").await.contains("primary API key"));
+    assert!(web.shows("#new-token h2", "primary API key").await);
     web.screenshot("02-signed-up-primary-key").await;
     web.create_feed("contoso", false).await;
     web.screenshot("03-feeds").await;
@@ -440,14 +458,14 @@ async fn a_scoped_push_token_from_sign_up_to_delete() {
     web.click("input[name=pick][value='Contoso.Service.Core']")
         .await;
     web.click("#save").await;
-    assert!(web.text("#notice").await.contains("saved"));
+    assert!(web.shows("#notice", "saved").await);
     assert_eq!(
         web.text(&format!("{row} .packages")).await,
         "Contoso.Service.Core"
     );
     // The scope fields are shown, not editable.
     web.click(&format!("{row} a.edit")).await;
-    assert!(web.text("#scope").await.contains("Write-only"));
+    assert!(web.shows("#scope", "Write-only").await);
     assert!(!web.has("input[name=access]").await && !web.has("select[name=feed]").await);
 
     // Refresh: a new value, shown once; the old one no longer pushes.
@@ -467,7 +485,7 @@ async fn a_scoped_push_token_from_sign_up_to_delete() {
     web.click(&format!("{row} a.delete")).await;
     web.screenshot("07-delete-confirm").await;
     web.click("#confirm-delete").await;
-    assert!(web.text("#notice").await.contains("deleted"));
+    assert!(web.shows("#notice", "deleted").await);
     assert!(!web.has(&row).await);
     let last = pack(&nuget.work, "Contoso.Service.Core", "1.0.2");
     let run = nuget.push(&server, "contoso", &last, &refreshed);
@@ -526,7 +544,7 @@ async fn a_form_without_its_csrf_token_is_refused() {
         .await
         .unwrap();
     web.click("#create-feed").await;
-    assert!(web.text("h1").await.contains("This form has expired"));
+    assert!(web.shows("h1", "This form has expired").await);
     web.go("/account/feeds").await;
     assert!(web.has("#no-feeds").await, "the forged form made a feed");
     // Without the field at all.
@@ -539,7 +557,7 @@ async fn a_form_without_its_csrf_token_is_refused() {
         .await
         .unwrap();
     web.click("#create-feed").await;
-    assert!(web.text("h1").await.contains("This form has expired"));
+    assert!(web.shows("h1", "This form has expired").await);
     web.close().await;
 }
 
@@ -574,7 +592,7 @@ async fn another_account_cannot_see_or_touch_the_tokens() {
         format!("/account/tokens/{id}/delete"),
     ] {
         other.go(&path).await;
-        assert!(other.text("h1").await.contains("No such token"), "{path}");
+        assert!(other.shows("h1", "No such token").await, "{path}");
     }
     // A post to the refresh URL with eve's own CSRF token: not found, and dana's token
     // keeps its value.
@@ -590,7 +608,7 @@ async fn another_account_cannot_see_or_touch_the_tokens() {
         )
         .await
         .unwrap();
-    assert!(other.text("h1").await.contains("No such token"));
+    assert!(other.shows("h1", "No such token").await);
     other.screenshot("09-other-account-not-found").await;
     // eve cannot create a token for dana's feed.
     other.go("/account/tokens/new").await;
@@ -660,10 +678,10 @@ async fn expiring_keys_raise_the_banner_and_a_mail_and_a_reset_link_works() {
     other.type_in("password", "a whole new password").await;
     other.type_in("password2", "a whole new password").await;
     other.click("#set-password").await;
-    assert!(other.text("h1").await.contains("Password changed"));
+    assert!(other.shows("h1", "Password changed").await);
     // The link works once.
     other.go(&path).await;
-    assert!(other.text("h1").await.contains("does not work"));
+    assert!(other.shows("h1", "does not work").await);
     // The first browser's session ended with the password change.
     web.go("/account/tokens").await;
     assert!(
@@ -712,7 +730,7 @@ async fn regenerating_the_primary_key_asks_for_the_password() {
     web.click("#primary + details summary").await;
     web.type_in("primary-password", "not the password").await;
     web.click("#regenerate-primary").await;
-    assert!(web.text("#message").await.contains("password"));
+    assert!(web.shows("#message", "password").await);
     assert_eq!(tokens(&old), 200, "a wrong password regenerated the key");
 
     web.go("/account/tokens").await;
