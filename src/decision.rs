@@ -146,6 +146,9 @@ pub enum DenyReason {
     /// A token was used to sign in to the website.
     #[error("tokens cannot sign in")]
     TokenCannotSignIn,
+    /// The account is disabled (or deleted): its password and its tokens are refused.
+    #[error("account disabled")]
+    AccountDisabled,
     /// The stored hash names a key this process does not have.
     #[error("stored hash uses an unknown key")]
     UnknownKey,
@@ -198,6 +201,7 @@ impl DenyReason {
             DenyReason::PackageRequired => "package-required",
             DenyReason::UnknownAccount => "unknown-account",
             DenyReason::WrongPassword => "wrong-password",
+            DenyReason::AccountDisabled => "account-disabled",
             DenyReason::PasswordCannotWrite => "password-cannot-write",
             DenyReason::TokenCannotSignIn => "token-cannot-sign-in",
             DenyReason::UnknownKey => "unknown-key",
@@ -343,6 +347,9 @@ impl Denial {
             DenyReason::WrongPassword => DenyStatus::Unauthorized,
             // 401: a token is never proof for an interactive sign-in.
             DenyReason::TokenCannotSignIn => DenyStatus::Unauthorized,
+            // 401: a disabled account's password and tokens prove no one until it is
+            // enabled again.
+            DenyReason::AccountDisabled => DenyStatus::Unauthorized,
             // 403: the proven token's scope lacks the permission, feed or package, or the
             // action names no package.
             DenyReason::ActionOutOfScope(_)
@@ -578,6 +585,7 @@ mod tests {
             (DenyReason::UnknownAccount, Unauthorized),
             (DenyReason::WrongPassword, Unauthorized),
             (DenyReason::TokenCannotSignIn, Unauthorized),
+            (DenyReason::AccountDisabled, Unauthorized),
             (DenyReason::ActionOutOfScope(Permission::Read), Forbidden),
             (DenyReason::FeedOutOfScope, Forbidden),
             (DenyReason::PackageOutOfScope, Forbidden),

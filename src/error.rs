@@ -39,6 +39,14 @@ pub enum Error {
     /// No such account.
     #[error("no such account")]
     AccountNotFound,
+    /// The account is disabled: enable it first ([`Feedkey::enable_account`]).
+    ///
+    /// [`Feedkey::enable_account`]: crate::Feedkey::enable_account
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// The account was deleted; nothing can be done with it.
+    #[error("the account was deleted")]
+    AccountDeleted,
     /// No such token in this account (or it was revoked).
     #[error("no such token")]
     TokenNotFound,

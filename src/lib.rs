@@ -48,7 +48,7 @@ pub use policy::Expiry;
 pub use record::{TokenInfo, TokenKind, TokenStatus};
 pub use request::{Action, Credential, Request, Target};
 pub use scope::{Feeds, Networks, PackageSet, Packages, Permission, Permissions, Scope};
-pub use secret::TokenKey;
+pub use secret::{KeyRing, KeyRingError, TokenKey};
 pub use service::{
     Feedkey, FeedkeyBuilder, IssuedToken, LeakVerdict, NewChild, NewToken, Refresh, TokenEdit,
 };

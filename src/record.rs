@@ -26,6 +26,12 @@ pub struct AccountRecord {
     pub created_at: OffsetDateTime,
     /// Bumped on every change; a store refuses an update made from an older revision.
     pub revision: u64,
+    /// Since when the account is disabled (its password and every token refused until
+    /// it is enabled again), if it is.
+    pub disabled_at: Option<OffsetDateTime>,
+    /// When the account was deleted, if it was: every token revoked, the password
+    /// removed, the id kept (never given to another account) and nothing to undo.
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 impl AccountRecord {
@@ -44,7 +50,15 @@ impl AccountRecord {
             primary,
             created_at,
             revision: 1,
+            disabled_at: None,
+            deleted_at: None,
         }
+    }
+
+    /// Whether the account may act (sign in, be given tokens): neither disabled nor
+    /// deleted.
+    pub fn is_active(&self) -> bool {
+        self.disabled_at.is_none() && self.deleted_at.is_none()
     }
 }
 
@@ -95,6 +109,9 @@ pub struct TokenRecord {
     /// `None` when the parent had not been given a new secret since it was issued. A
     /// renewal of the parent after that secret ends the child. Never changes.
     pub parent_secret_set_at: Option<OffsetDateTime>,
+    /// Since when the token is suspended because its account is disabled, if it is:
+    /// refused until the account is enabled again (unlike a revocation, this ends).
+    pub suspended_at: Option<OffsetDateTime>,
     /// Secrets replaced by refreshes, newest first, at most
     /// [`MAX_RETIRED_SECRETS`](crate::MAX_RETIRED_SECRETS).
     pub retired: Vec<RetiredSecret>,
@@ -125,6 +142,7 @@ impl TokenRecord {
             revoked_at: None,
             parent: None,
             parent_secret_set_at: None,
+            suspended_at: None,
             retired: Vec::new(),
             revision: 1,
         }
@@ -180,6 +198,8 @@ pub enum TokenStatus {
     Revoked,
     /// It went unused for longer than the idle policy allows.
     Idle,
+    /// Its account is disabled: it works again when the account is enabled.
+    Suspended,
 }
 
 /// A token as a "my tokens" page shows it: no secret, no hash.

@@ -9,13 +9,13 @@
 #[path = "common/database.rs"]
 mod database;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Instant;
 
 use feedkey::store::{AnyStore, SqlStore, SqliteStore};
 use feedkey::{
-    AccountId, Action, Feedkey, NewToken, Request, Scope, Target, TokenKey, TokenStore as _,
+    AccountId, Action, Feedkey, KeyRing, NewToken, Request, Scope, Target, TokenStore as _,
 };
 use serde_json::Value;
 
@@ -79,10 +79,10 @@ impl Setup {
             Some(path) => SqliteStore::open(path).unwrap().into(),
             None => SqlStore::connect(&self.url).await.unwrap().into(),
         };
-        let mut keys = read_keys(&self.key_file);
-        let current = keys.pop().unwrap();
+        // The key file as a server reads it.
+        let (current, previous) = KeyRing::read(&self.key_file).unwrap().keys().unwrap();
         Feedkey::builder(store, current)
-            .previous_keys(keys)
+            .previous_keys(previous)
             .build()
             .unwrap()
     }
@@ -92,24 +92,6 @@ impl Setup {
             server.cleanup().await;
         }
     }
-}
-
-/// The keys of a key file, the current (highest version) last.
-fn read_keys(path: &Path) -> Vec<TokenKey> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines: Vec<(u32, String)> = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (v, m) = l.split_once(':').unwrap();
-            (v.parse().unwrap(), m.to_owned())
-        })
-        .collect();
-    lines.sort();
-    lines
-        .into_iter()
-        .map(|(v, m)| TokenKey::from_base64(v, &m).unwrap())
-        .collect()
 }
 
 /// Whether `token` may read package `Contoso.Core` of feed `nuget`, by a fresh `Feedkey`.
@@ -358,8 +340,11 @@ async fn a_key_rotates_from_version_1_to_2(backend: &str) {
     assert!(works(&setup, &secret(&used)).await);
     assert!(works(&setup, &secret(&primary)).await);
     assert_eq!(
-        read_keys(&setup.key_file).len(),
-        1,
+        KeyRing::read(&setup.key_file)
+            .unwrap()
+            .versions()
+            .collect::<Vec<_>>(),
+        [2],
         "version 1 left the key file"
     );
     let status = setup.json(&["key", "status"]);
@@ -548,6 +533,105 @@ async fn the_daily_jobs_and_one_tokens_commands_work(backend: &str) {
     setup.cleanup().await;
 }
 
+async fn an_account_is_disabled_enabled_and_deleted(backend: &str) {
+    let Some(setup) = Setup::new(backend).await else {
+        return;
+    };
+    setup.json(&["key", "add"]);
+    let primary = secret(&setup.json(&["account", "create", "mallory"]));
+    let scoped = secret(&setup.json(&[
+        "token",
+        "issue",
+        "--account",
+        "mallory",
+        "--description",
+        "ci",
+        "--permissions",
+        "read-only",
+        "--feed",
+        "nuget",
+    ]));
+    let bystander = secret(&setup.json(&["account", "create", "alice"]));
+
+    let disabled = setup.json(&["account", "disable", "mallory"]);
+    assert_eq!(disabled["suspended"], 2, "{disabled}");
+    assert!(!works(&setup, &primary).await);
+    assert!(!works(&setup, &scoped).await);
+    assert!(
+        works(&setup, &bystander).await,
+        "another account is untouched"
+    );
+    let listed = setup.json(&["account", "list"]);
+    let state = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account"] == name)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state("mallory"), "disabled");
+    assert_eq!(state("alice"), "active");
+    let refused = setup.run(&[
+        "token",
+        "issue",
+        "--account",
+        "mallory",
+        "--description",
+        "x",
+        "--permissions",
+        "read-only",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("disabled"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let text = setup.run(&["account", "enable", "mallory"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout).trim(),
+        "mallory: enabled, 2 tokens resumed"
+    );
+    assert!(
+        works(&setup, &primary).await,
+        "enabling gives back the primary key"
+    );
+    assert!(works(&setup, &scoped).await);
+
+    let unsure = setup.run(&["account", "delete", "mallory"]);
+    assert_eq!(unsure.status.code(), Some(2), "delete asks for --yes");
+    assert!(
+        works(&setup, &scoped).await,
+        "nothing was done without --yes"
+    );
+    let deleted = setup.json(&["account", "delete", "mallory", "--yes"]);
+    assert_eq!(deleted["revoked"], 2, "{deleted}");
+    assert!(!works(&setup, &primary).await);
+    assert!(!works(&setup, &scoped).await);
+    let again = setup.run(&["account", "enable", "mallory"]);
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    let trail = setup.json(&["audit", "--account", "mallory", "--since", "1h"]);
+    let kinds: Vec<String> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for wanted in ["AccountDisabled", "AccountEnabled", "AccountDeleted"] {
+        assert!(
+            kinds.iter().any(|k| k.starts_with(wanted)),
+            "{wanted}: {kinds:?}"
+        );
+    }
+    let unknown = setup.run(&["account", "disable", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
+    setup.cleanup().await;
+}
+
 macro_rules! on_every_backend {
     ($($story:ident),* $(,)?) => {
         mod sqlite {
@@ -571,6 +655,7 @@ on_every_backend!(
     a_key_rotates_from_version_1_to_2,
     bad_input_is_refused_cleanly,
     the_daily_jobs_and_one_tokens_commands_work,
+    an_account_is_disabled_enabled_and_deleted,
 );
 
 #[test]

@@ -308,12 +308,14 @@ async fn a_mysql_database_from_before_byte_comparison_is_migrated() {
         "{collations:?}"
     );
     assert_eq!(fks, 1);
-    // Through the old hole: a token issued to "alice ", stored under that name.
+    // Through the old hole: a token stored under "alice ", which the old collation took
+    // for alice's (as a release that issued to the name asked did).
     let spaced = AccountId::new("alice ").unwrap();
     let stray = keys
-        .issue(&spaced, NewToken::new("stray", ci_scope()))
+        .issue(&alice, NewToken::new("stray", ci_scope()))
         .await
         .unwrap();
+    exec("UPDATE feedkey_tokens SET account = 'alice ' WHERE description = 'stray'").await;
     // The old collation hands it out with alice's tokens.
     let stored = keys.store().account_tokens(&alice).await.unwrap();
     assert_eq!(stored.len(), 3);

@@ -320,7 +320,9 @@ async fn serve<S: TokenStore + 'static>(
     args: &Args,
     store: S,
 ) -> Result<Arc<App<S>>, Box<dyn std::error::Error>> {
-    let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
+    let (key, previous) = shared::token_keys(&args.data)?;
+    let keys = Feedkey::builder(store, key)
+        .previous_keys(previous)
         .audit(shared::Audit)
         .build()?;
     let owner = AccountId::new("admin")?;

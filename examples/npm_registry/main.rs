@@ -435,17 +435,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(args.data.join("tokens.db"))?;
-    let key = shared::token_key(&args.data)?;
+    let (key, previous) = shared::token_keys(&args.data)?;
     let owner = AccountId::new(&args.user)?;
     // The operator's primary key never expires: it is made (or regenerated) before npm's
     // cap on write tokens applies, by a feedkey with the default (unlimited) policy.
     let primary = {
         let setup = Feedkey::builder(store.clone(), key.clone())
+            .previous_keys(previous.clone())
             .audit(shared::Audit)
             .build()?;
         shared::first_start(&setup, &owner, args.listen.regenerate_primary).await?
     };
     let keys = Feedkey::builder(store, key)
+        .previous_keys(previous)
         .audit(shared::Audit)
         .lifetime_policy(
             LifetimePolicy::unlimited()

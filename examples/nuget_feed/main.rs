@@ -487,7 +487,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::create_dir_all(&args.data)?;
     let store = SqliteStore::open(args.data.join("tokens.db"))?;
-    let keys = Feedkey::builder(store, shared::token_key(&args.data)?)
+    let (key, previous) = shared::token_keys(&args.data)?;
+    let keys = Feedkey::builder(store, key)
+        .previous_keys(previous)
         .audit(shared::Audit)
         .build()?;
     let admin = AccountId::new("admin")?;

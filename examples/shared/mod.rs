@@ -20,8 +20,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use feedkey::audit::{AuditEvent, AuditKind, AuditSink, TracingAudit};
 use feedkey::{
-    AccountId, Action, CredentialError, Denial, DenyReason, DenyStatus, Feedkey, Grant, Request,
-    Target, TokenKey,
+    AccountId, Action, CredentialError, Denial, DenyReason, DenyStatus, Feedkey, Grant, KeyRing,
+    Request, Target, TokenKey,
 };
 use serde_json::json;
 
@@ -173,24 +173,13 @@ pub fn error(status: StatusCode, detail: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-/// The token-hashing key, made once and kept beside the data (mode 0600). Losing it
-/// invalidates every token; keep it out of backups that leave the machine.
-pub fn token_key(data: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
-    use base64::Engine as _;
-    let path = data.join("token.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return Ok(TokenKey::from_base64(1, text.trim())?);
-    }
-    let mut material = [0u8; 32];
-    getrandom::fill(&mut material)?;
-    let text = base64::engine::general_purpose::STANDARD.encode(material);
-    std::fs::write(&path, &text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(TokenKey::new(1, &material))
+/// The token-hashing keys: the key file `token.key` beside the data (mode 0600), made
+/// with one random key on first start, read with [`KeyRing`] as the admin CLI writes it
+/// (`feedkey key add --key-file DATA/token.key` adds the next version; restart to use
+/// it). Returns the current key and the previous ones. Losing the file invalidates every
+/// token; keep it out of backups that leave the machine.
+pub fn token_keys(data: &Path) -> Result<(TokenKey, Vec<TokenKey>), Box<dyn std::error::Error>> {
+    Ok(KeyRing::read_or_create(&data.join("token.key"))?.keys()?)
 }
 
 /// The command-line flags both servers take: where to listen, which proxies to believe,

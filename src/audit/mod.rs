@@ -50,6 +50,12 @@ pub enum AuditKind {
     AccountCreated,
     /// The account password was set, changed or removed.
     PasswordChanged,
+    /// The account was disabled: its password and every token refused until enabled.
+    AccountDisabled,
+    /// The account was enabled again after being disabled.
+    AccountEnabled,
+    /// The account was deleted: every token revoked, the password removed.
+    AccountDeleted,
     /// A token was issued.
     Issued,
     /// A token got a new secret; the old one works until `old_secret_until`.
@@ -109,17 +115,23 @@ pub enum RevokeCause {
         /// Where it was found: the URL or label the report gave.
         source: String,
     },
+    /// Its account was deleted.
+    AccountDeleted,
 }
 
 impl AuditKind {
     /// A short, stable name for the kind, as the stored trail keeps it and
     /// [`AuditFilter::kind`] takes it: `account-created`, `password-changed`, `issued`,
-    /// `refreshed`, `primary-regenerated`, `edited`, `revoked`, `derived`, `used`,
+    /// `account-disabled`, `account-enabled`, `account-deleted`, `refreshed`,
+    /// `primary-regenerated`, `edited`, `revoked`, `derived`, `used`,
     /// `denied`, `retired-secret-reused`, `expiring-soon`.
     pub fn code(&self) -> &'static str {
         match self {
             AuditKind::AccountCreated => "account-created",
             AuditKind::PasswordChanged => "password-changed",
+            AuditKind::AccountDisabled => "account-disabled",
+            AuditKind::AccountEnabled => "account-enabled",
+            AuditKind::AccountDeleted => "account-deleted",
             AuditKind::Issued => "issued",
             AuditKind::Refreshed { .. } => "refreshed",
             AuditKind::PrimaryRegenerated => "primary-regenerated",
@@ -136,13 +148,14 @@ impl AuditKind {
 
 impl RevokeCause {
     /// A short, stable name for the cause: `owner`, `retired-secret-reused`, `idle`,
-    /// `leaked`.
+    /// `leaked`, `account-deleted`.
     pub fn code(&self) -> &'static str {
         match self {
             RevokeCause::Owner => "owner",
             RevokeCause::RetiredSecretReused => "retired-secret-reused",
             RevokeCause::Idle => "idle",
             RevokeCause::Leaked { .. } => "leaked",
+            RevokeCause::AccountDeleted => "account-deleted",
         }
     }
 }
@@ -273,6 +286,9 @@ impl fmt::Display for AuditKind {
         match self {
             AuditKind::AccountCreated => f.write_str("account created"),
             AuditKind::PasswordChanged => f.write_str("password changed"),
+            AuditKind::AccountDisabled => f.write_str("account disabled"),
+            AuditKind::AccountEnabled => f.write_str("account enabled"),
+            AuditKind::AccountDeleted => f.write_str("account deleted"),
             AuditKind::Issued => f.write_str("issued"),
             AuditKind::Refreshed { old_secret_until } => {
                 write!(f, "refreshed (old secret works until {old_secret_until})")

@@ -23,6 +23,12 @@ pub enum TrailKind {
     AccountCreated,
     /// [`AuditKind::PasswordChanged`].
     PasswordChanged,
+    /// [`AuditKind::AccountDisabled`].
+    AccountDisabled,
+    /// [`AuditKind::AccountEnabled`].
+    AccountEnabled,
+    /// [`AuditKind::AccountDeleted`].
+    AccountDeleted,
     /// [`AuditKind::Issued`].
     Issued,
     /// [`AuditKind::Refreshed`].
@@ -126,10 +132,11 @@ fn action_code(action: Action) -> &'static str {
     }
 }
 
-const CAUSES: [RevokeCause; 3] = [
+const CAUSES: [RevokeCause; 4] = [
     RevokeCause::Owner,
     RevokeCause::RetiredSecretReused,
     RevokeCause::Idle,
+    RevokeCause::AccountDeleted,
 ];
 const ACTIONS: [Action; 3] = [Action::Read, Action::Push, Action::Unlist];
 const GRANTS: [GrantedBy; 4] = [
@@ -145,6 +152,9 @@ pub(crate) fn encode(event: &AuditEvent) -> AuditRow {
     let detail = match &event.kind {
         AuditKind::AccountCreated
         | AuditKind::PasswordChanged
+        | AuditKind::AccountDisabled
+        | AuditKind::AccountEnabled
+        | AuditKind::AccountDeleted
         | AuditKind::Issued
         | AuditKind::PrimaryRegenerated
         | AuditKind::Edited
@@ -210,6 +220,9 @@ pub(crate) fn decode(stored: StoredAuditRow) -> Result<TrailEvent, StoreError> {
     let kind = match row.kind.as_str() {
         "account-created" => TrailKind::AccountCreated,
         "password-changed" => TrailKind::PasswordChanged,
+        "account-disabled" => TrailKind::AccountDisabled,
+        "account-enabled" => TrailKind::AccountEnabled,
+        "account-deleted" => TrailKind::AccountDeleted,
         "issued" => TrailKind::Issued,
         "refreshed" => TrailKind::Refreshed {
             old_secret_until: time(
@@ -301,6 +314,17 @@ mod tests {
         let cases = [
             (AuditKind::AccountCreated, TrailKind::AccountCreated),
             (AuditKind::PasswordChanged, TrailKind::PasswordChanged),
+            (AuditKind::AccountDisabled, TrailKind::AccountDisabled),
+            (AuditKind::AccountEnabled, TrailKind::AccountEnabled),
+            (AuditKind::AccountDeleted, TrailKind::AccountDeleted),
+            (
+                AuditKind::Revoked {
+                    cause: RevokeCause::AccountDeleted,
+                },
+                TrailKind::Revoked {
+                    cause: RevokeCause::AccountDeleted,
+                },
+            ),
             (AuditKind::Issued, TrailKind::Issued),
             (
                 AuditKind::Refreshed {
@@ -383,6 +407,9 @@ mod tests {
         let cases = [
             (AuditKind::AccountCreated, "account-created", "{}"),
             (AuditKind::PasswordChanged, "password-changed", "{}"),
+            (AuditKind::AccountDisabled, "account-disabled", "{}"),
+            (AuditKind::AccountEnabled, "account-enabled", "{}"),
+            (AuditKind::AccountDeleted, "account-deleted", "{}"),
             (AuditKind::Issued, "issued", "{}"),
             (
                 AuditKind::Refreshed {

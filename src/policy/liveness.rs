@@ -31,6 +31,8 @@ pub(crate) enum Dead {
     /// a primary key) after the child was derived, and whose overlap window, if any, has
     /// closed: a key renewed because it leaked takes its children with it.
     ParentRenewed,
+    /// Its account is disabled; it works again when the account is enabled.
+    Suspended,
 }
 
 impl Dead {
@@ -41,11 +43,13 @@ impl Dead {
             Dead::Revoked | Dead::ParentGone | Dead::ParentRenewed => TokenStatus::Revoked,
             Dead::Expired => TokenStatus::Expired,
             Dead::Idle => TokenStatus::Idle,
+            Dead::Suspended => TokenStatus::Suspended,
         }
     }
 }
 
-/// Whether `token` is alive at `now`: not revoked, not expired, not idle, and, for a
+/// Whether `token` is alive at `now`: not revoked, not expired, not idle, not suspended
+/// (its account disabled), and, for a
 /// derived token, its parent (`parent`, as looked up by the token's `parent` id: `None`
 /// when missing) alive in the same sense, of the same account, and not renewed since the
 /// child was derived. Checked in this order, so the first reason found is the token's
@@ -88,7 +92,7 @@ pub(crate) fn status(
     }
 }
 
-/// The token's own state: revoked, expired, idle.
+/// The token's own state: revoked, expired, idle, suspended (the ends that last first).
 fn own(token: &StoredToken, policy: &LifetimePolicy, now: OffsetDateTime) -> Result<(), Dead> {
     let r = &token.record;
     if r.revoked_at.is_some() {
@@ -99,6 +103,9 @@ fn own(token: &StoredToken, policy: &LifetimePolicy, now: OffsetDateTime) -> Res
     }
     if policy.is_idle(r.created_at, token.last_used_at, now) {
         return Err(Dead::Idle);
+    }
+    if r.suspended_at.is_some() {
+        return Err(Dead::Suspended);
     }
     Ok(())
 }
@@ -220,6 +227,7 @@ mod tests {
             revoked_at: None,
             parent: parent.map(|p| TokenId::from_bytes([p; 16])),
             parent_secret_set_at: None,
+            suspended_at: None,
             retired: Vec::new(),
             revision: 1,
         }
@@ -272,6 +280,7 @@ mod tests {
                 .collect();
         });
         let derived_parent = change(&parent, &|r| r.parent = Some(TokenId::from_bytes([3; 16])));
+        let suspended = change(&parent, &|r| r.suspended_at = Some(T0));
         type Case = (
             &'static str,
             TokenRecord,
@@ -367,6 +376,41 @@ mod tests {
                 Err(Dead::ParentRenewed),
             ),
             (
+                "suspended (its account disabled)",
+                suspended.clone(),
+                None,
+                None,
+                Err(Dead::Suspended),
+            ),
+            (
+                "suspended and revoked: the revocation, which lasts",
+                change(&suspended, &|r| r.revoked_at = Some(T0)),
+                None,
+                None,
+                Err(Dead::Revoked),
+            ),
+            (
+                "suspended and expired: the expiry, which lasts",
+                change(&suspended, &|r| r.expires_at = Some(later)),
+                None,
+                None,
+                Err(Dead::Expired),
+            ),
+            (
+                "a live child of a suspended parent",
+                child.clone(),
+                None,
+                Some(suspended.clone()),
+                Err(Dead::ParentGone),
+            ),
+            (
+                "a suspended child of a live parent",
+                change(&child, &|r| r.suspended_at = Some(T0)),
+                None,
+                Some(parent.clone()),
+                Err(Dead::Suspended),
+            ),
+            (
                 "a revoked child of a live parent",
                 change(&child, &|r| r.revoked_at = Some(T0)),
                 None,
@@ -420,6 +464,7 @@ mod tests {
             (Dead::Idle, TokenStatus::Idle),
             (Dead::ParentGone, TokenStatus::Revoked),
             (Dead::ParentRenewed, TokenStatus::Revoked),
+            (Dead::Suspended, TokenStatus::Suspended),
         ];
         for (dead, status) in table {
             assert_eq!(dead.status(), status, "{dead:?}");

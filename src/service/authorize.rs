@@ -32,6 +32,7 @@ impl From<Dead> for DenyReason {
             Dead::Expired => DenyReason::Expired,
             Dead::Idle => DenyReason::Idle,
             Dead::ParentGone | Dead::ParentRenewed => DenyReason::ParentInvalid,
+            Dead::Suspended => DenyReason::AccountDisabled,
         }
     }
 }
@@ -425,6 +426,10 @@ impl<S: TokenStore> Feedkey<S> {
         }
         if !check.matched {
             return Err(Denial::for_account(DenyReason::WrongPassword, id));
+        }
+        // Told only to the one who knows the password.
+        if !account.is_active() {
+            return Err(Denial::for_account(DenyReason::AccountDisabled, id));
         }
         if check.stale {
             // Rehash under the configured parameters. Best effort, as for tokens.

@@ -95,6 +95,7 @@ impl<S: TokenStore> Feedkey<S> {
             Ok(()) => {}
             Err(Dead::Expired) => return Err(Error::TokenExpired),
             Err(Dead::Idle) => return Err(Error::TokenIdle),
+            Err(Dead::Suspended) => return Err(Error::AccountDisabled),
             Err(Dead::Revoked | Dead::ParentGone | Dead::ParentRenewed) => {
                 return Err(Error::TokenNotFound);
             }

@@ -31,6 +31,7 @@ mod leak;
 mod maintenance;
 mod rotate;
 mod shared;
+mod standing;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod trail;
 

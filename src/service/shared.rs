@@ -17,6 +17,7 @@ use crate::store::{StoreError, TokenStore};
 use crate::token::{PlainToken, TokenId, random_secret};
 
 use super::IssuedToken;
+use super::standing;
 
 /// How many times a management write is tried when concurrent writes keep winning.
 pub(super) const MAX_ATTEMPTS: usize = 8;
@@ -126,10 +127,24 @@ impl<S: TokenStore> Feedkey<S> {
         token: PlainToken,
         event: AuditKind,
     ) -> Result<IssuedToken, Error> {
+        standing::admits(&self.account_record(&record.account).await?)?;
         match self.store.insert_token(record.clone()).await {
             Err(StoreError::NotFound) => Err(Error::AccountNotFound),
             other => other.map_err(Error::from),
         }?;
+        // Read again: a disable that marked the account after the read above may have
+        // walked its tokens before this one was stored. The token was never handed out;
+        // it is revoked. (A conflict means the walk got to it first and suspended it; a
+        // store failure here leaves it for the next run of the disable, which is how a
+        // disable cut short by a failure is finished anyway.)
+        if let Err(refused) = standing::admits(&self.account_record(&record.account).await?) {
+            let mut revoked = record.clone();
+            revoked.revoked_at = Some(self.now());
+            revoked.suspended_at = Some(self.now());
+            revoked.revision = next_revision(&record)?;
+            let _ = self.store.update_token(revoked, record.revision).await;
+            return Err(refused);
+        }
         self.audit_event(event, &record.account, Some(record.id));
         Ok(IssuedToken {
             token,

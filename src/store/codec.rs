@@ -26,7 +26,8 @@ use crate::token::{ID_LEN, TokenId};
 macro_rules! token_columns {
     () => {
         "id, account, kind, description, scope, secret_hash, created_at, expires_at, \
-         revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at"
+         revoked_at, parent, retired, last_used_at, revision, parent_secret_set_at, \
+         suspended_at"
     };
 }
 
@@ -34,7 +35,7 @@ macro_rules! token_columns {
 /// backends' row readers take them.
 macro_rules! account_columns {
     () => {
-        "id, password, primary_token, created_at, revision"
+        "id, password, primary_token, created_at, revision, disabled_at, deleted_at"
     };
 }
 
@@ -115,6 +116,7 @@ pub(crate) struct TokenRow {
     pub parent: Option<Vec<u8>>,
     pub retired: String,
     pub parent_secret_set_at: Option<i64>,
+    pub suspended_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revision: i64,
 }
@@ -127,6 +129,8 @@ pub(crate) struct AccountRow {
     pub primary_token: Vec<u8>,
     pub created_at: i64,
     pub revision: i64,
+    pub disabled_at: Option<i64>,
+    pub deleted_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -250,6 +254,7 @@ impl TokenRow {
             parent: record.parent.as_ref().map(id_to_db),
             retired,
             parent_secret_set_at: opt_time_to_db(record.parent_secret_set_at)?,
+            suspended_at: opt_time_to_db(record.suspended_at)?,
             last_used_at: opt_time_to_db(last_used_at)?,
             revision: revision_to_db(record.revision)?,
         })
@@ -297,6 +302,7 @@ impl TokenRow {
                 .map(|p| id_from_db(what, p))
                 .transpose()?,
             parent_secret_set_at: opt_time_from_db(what, self.parent_secret_set_at)?,
+            suspended_at: opt_time_from_db(what, self.suspended_at)?,
             retired,
             revision: revision_from_db(what, self.revision)?,
         };
@@ -316,6 +322,8 @@ impl AccountRow {
             primary_token: id_to_db(&account.primary),
             created_at: time_to_db(account.created_at)?,
             revision: revision_to_db(account.revision)?,
+            disabled_at: opt_time_to_db(account.disabled_at)?,
+            deleted_at: opt_time_to_db(account.deleted_at)?,
         })
     }
 
@@ -334,6 +342,8 @@ impl AccountRow {
             primary: id_from_db(what, &self.primary_token)?,
             created_at: time_from_db(what, self.created_at)?,
             revision: revision_from_db(what, self.revision)?,
+            disabled_at: opt_time_from_db(what, self.disabled_at)?,
+            deleted_at: opt_time_from_db(what, self.deleted_at)?,
         })
     }
 }
@@ -373,6 +383,7 @@ mod tests {
                 works_until: datetime!(2026-02-01 0:10 UTC),
                 kept_until: datetime!(2026-03-01 0:10 UTC),
             }],
+            suspended_at: Some(datetime!(2026-04-01 0:00 UTC)),
             revision: 7,
         }
     }
@@ -390,6 +401,7 @@ mod tests {
         assert_eq!(b.created_at, r.created_at);
         assert_eq!(b.parent, r.parent);
         assert_eq!(b.parent_secret_set_at, r.parent_secret_set_at);
+        assert_eq!(b.suspended_at, r.suspended_at);
         assert_eq!(b.description, r.description);
         assert_eq!(back.last_used_at, Some(datetime!(2026-05-01 0:00 UTC)));
     }

@@ -90,6 +90,7 @@ impl Default for MemoryStore {
                     revoked_at: None,
                     parent: None,
                     parent_secret_set_at: None,
+                    suspended_at: None,
                     retired: Vec::new(),
                     revision: 0,
                 }),
@@ -367,13 +368,7 @@ mod tests {
     }
 
     fn account(name: &str, primary: TokenId) -> AccountRecord {
-        AccountRecord {
-            id: account_id(name),
-            password: None,
-            primary,
-            created_at: T0,
-            revision: 1,
-        }
+        AccountRecord::new(account_id(name), primary, T0)
     }
 
     fn token(n: u8, owner: &str) -> TokenRecord {

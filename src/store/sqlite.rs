@@ -84,6 +84,7 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
         last_used_at: row.get(11)?,
         revision: row.get(12)?,
         parent_secret_set_at: row.get(13)?,
+        suspended_at: row.get(14)?,
     })
 }
 
@@ -95,6 +96,8 @@ fn account_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
         primary_token: row.get(2)?,
         created_at: row.get(3)?,
         revision: row.get(4)?,
+        disabled_at: row.get(5)?,
+        deleted_at: row.get(6)?,
     })
 }
 
@@ -228,6 +231,23 @@ impl SqliteStore {
     }
 
     /// The reading connection, used in place.
+    /// The version of the schema the database is at (the last migration applied), and
+    /// the latest this build knows, for an operator's check.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database cannot be read.
+    pub fn schema_version(&self) -> Result<(i64, i64), StoreError> {
+        let current: i64 = self
+            .conn()
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM feedkey_schema",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok((current, MIGRATIONS.last().map_or(0, |m| m.version)))
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         lock(&self.inner.reader)
     }
@@ -344,7 +364,7 @@ fn flush(inner: &Inner) -> Result<(), StoreError> {
 fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
         "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))
     .map_err(backend)?
     .execute(params![
@@ -361,7 +381,8 @@ fn insert_token_row(tx: &rusqlite::Transaction<'_>, row: &TokenRow) -> Result<()
         row.retired,
         row.last_used_at,
         row.revision,
-        row.parent_secret_set_at
+        row.parent_secret_set_at,
+        row.suspended_at
     ])
     .map(drop)
     .map_err(|e| {
@@ -459,9 +480,18 @@ impl TokenStore for SqliteStore {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute(
                 &format!(
-                    "INSERT INTO feedkey_accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+                    "INSERT INTO feedkey_accounts ({ACCOUNT_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                 ),
-                params![a.id, a.password, a.primary_token, a.created_at, a.revision],
+                params![
+                    a.id,
+                    a.password,
+                    a.primary_token,
+                    a.created_at,
+                    a.revision,
+                    a.disabled_at,
+                    a.deleted_at
+                ],
             )
             .map_err(|e| {
                 if is_constraint(&e) {
@@ -497,9 +527,17 @@ impl TokenStore for SqliteStore {
         self.write(move |conn, _| {
             let changed = conn
                 .execute(
-                    "UPDATE feedkey_accounts SET password = ?2, primary_token = ?3, revision = ?4 \
-                     WHERE id = ?1 AND revision = ?5",
-                    params![a.id, a.password, a.primary_token, a.revision, expected],
+                    "UPDATE feedkey_accounts SET password = ?2, primary_token = ?3, revision = ?4, \
+                     disabled_at = ?6, deleted_at = ?7 WHERE id = ?1 AND revision = ?5",
+                    params![
+                        a.id,
+                        a.password,
+                        a.primary_token,
+                        a.revision,
+                        expected,
+                        a.disabled_at,
+                        a.deleted_at
+                    ],
                 )
                 .map_err(backend)?;
             swapped(changed, || {
@@ -558,7 +596,7 @@ impl TokenStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE feedkey_tokens SET kind = ?3, description = ?4, scope = ?5, \
                      secret_hash = ?6, expires_at = ?7, revoked_at = ?8, parent = ?9, \
-                     retired = ?10, revision = ?11 \
+                     retired = ?10, revision = ?11, suspended_at = ?13 \
                      WHERE id = ?1 AND account = ?2 AND revision = ?12",
                     )
                     .map_err(backend)?
@@ -574,7 +612,8 @@ impl TokenStore for SqliteStore {
                         t.parent,
                         t.retired,
                         t.revision,
-                        expected
+                        expected,
+                        t.suspended_at
                     ])
                     .map_err(backend)?;
                 swapped(changed, || {

@@ -87,6 +87,7 @@ fn status_word(info: &TokenInfo, now: OffsetDateTime) -> &'static str {
         TokenStatus::Expired => "Expired",
         TokenStatus::Revoked => "Revoked",
         TokenStatus::Idle => "Retired (unused too long)",
+        TokenStatus::Suspended => "Suspended (account disabled)",
     }
 }
 

@@ -31,6 +31,26 @@ pub enum AccountCommand {
         #[arg(value_parser = parse::account)]
         account: AccountId,
     },
+    /// Disable the account: its password and every token refused until it is enabled
+    /// (nothing is revoked)
+    Disable {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+    },
+    /// Enable a disabled account: its password and its tokens work again
+    Enable {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+    },
+    /// Delete the account: every token revoked for good (the primary key too), the
+    /// password removed; the id stays taken. Cannot be undone
+    Delete {
+        #[arg(value_parser = parse::account)]
+        account: AccountId,
+        /// Say so: deleting cannot be undone
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,6 +86,24 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> Result<(), Failure> 
             ctx.keys.remove_password(&account).await?;
             done(ctx, &account, "password removed")
         }
+        AccountCommand::Disable { account } => {
+            let n = ctx.keys.disable_account(&account).await?;
+            counted(ctx, &account, "disabled", "suspended", n)
+        }
+        AccountCommand::Enable { account } => {
+            let n = ctx.keys.enable_account(&account).await?;
+            counted(ctx, &account, "enabled", "resumed", n)
+        }
+        AccountCommand::Delete { account, yes } => {
+            if !yes {
+                return Err(Failure::usage(format!(
+                    "deleting {account} revokes every token it has and cannot be undone: \
+                     add --yes (or `account disable` to stop it reversibly)"
+                )));
+            }
+            let n = ctx.keys.delete_account(&account).await?;
+            counted(ctx, &account, "deleted", "revoked", n)
+        }
     }
 }
 
@@ -75,6 +113,17 @@ pub async fn primary(ctx: &Context, command: PrimaryCommand) -> Result<(), Failu
             let issued = ctx.keys.regenerate_primary(&account, expires).await?;
             show::issued(ctx, &issued)
         }
+    }
+}
+
+/// `active`, `disabled` or `deleted`.
+fn state(account: &feedkey::AccountRecord) -> &'static str {
+    if account.deleted_at.is_some() {
+        "deleted"
+    } else if account.disabled_at.is_some() {
+        "disabled"
+    } else {
+        "active"
     }
 }
 
@@ -95,12 +144,14 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
                     "account": account.id.as_str(),
                     "created_at": show::time(Some(account.created_at)),
                     "password": account.password.is_some(),
+                    "state": state(account),
                     "primary": account.primary.to_string(),
                 }));
             } else {
                 println!(
-                    "{}  created {}  password {}  primary key {}",
+                    "{}  {}  created {}  password {}  primary key {}",
                     account.id,
+                    state(account),
                     show::time(Some(account.created_at)),
                     if account.password.is_some() {
                         "set"
@@ -119,6 +170,22 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
     if ctx.json {
         return ctx.print_json(&serde_json::Value::Array(rows));
     }
+    Ok(())
+}
+
+/// `alice: disabled, 3 tokens suspended`, or its JSON.
+fn counted(
+    ctx: &Context,
+    account: &AccountId,
+    what: &str,
+    tokens: &str,
+    n: u64,
+) -> Result<(), Failure> {
+    if ctx.json {
+        return ctx.print_json(&json!({ "account": account.as_str(), "done": what, tokens: n }));
+    }
+    let noun = if n == 1 { "token" } else { "tokens" };
+    println!("{account}: {what}, {n} {noun} {tokens}");
     Ok(())
 }
 

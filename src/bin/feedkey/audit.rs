@@ -44,7 +44,12 @@ enum AuditCommand {
 pub async fn run(ctx: &Context, args: AuditArgs) -> Result<(), Failure> {
     if let Some(AuditCommand::ReplayRevocations { since }) = args.command {
         let replayed = ctx.keys.replay_revocations(since).await?;
-        return show::count(ctx, "revoked", replayed, "revocations re-applied");
+        return show::count(
+            ctx,
+            "revoked",
+            replayed,
+            ("revocation re-applied", "revocations re-applied"),
+        );
     }
     let mut filter = AuditFilter::new().limit(AuditFilter::MAX_LIMIT);
     if let Some(account) = &args.account {

@@ -9,7 +9,8 @@ use feedkey::store::{AnyStore, SqlStore, SqliteStore};
 use feedkey::{Feedkey, LifetimePolicy};
 
 use crate::failure::Failure;
-use crate::keyring::KeyRing;
+use crate::keyring;
+use feedkey::KeyRing;
 
 /// The global flags.
 pub struct Global {
@@ -94,8 +95,8 @@ impl Context {
     /// Opens the store and reads the key file.
     pub async fn open(global: &Global) -> Result<Self, Failure> {
         let key_file = global.key_file()?.to_path_buf();
-        let ring = KeyRing::read(&key_file, false)?;
-        let (current, previous) = ring.keys(&key_file)?;
+        let ring = keyring::read(&key_file, false)?;
+        let (current, previous) = keyring::keys(&ring, &key_file)?;
         let store = Arc::new(open_store(global.database()?).await?);
         let audit = StoredAudit::new(Arc::clone(&store))
             .map_err(|e| Failure::failed(format!("starting the audit writer: {e}")))?;
@@ -117,7 +118,7 @@ impl Context {
 
     /// Another `Feedkey` on the same store, keys and audit trail, with `policy`.
     pub fn keys_with(&self, policy: LifetimePolicy) -> Result<Feedkey<Arc<AnyStore>>, Failure> {
-        let (current, previous) = self.ring.keys(&self.key_file)?;
+        let (current, previous) = keyring::keys(&self.ring, &self.key_file)?;
         Feedkey::builder(Arc::clone(&self.store), current)
             .previous_keys(previous)
             .lifetime_policy(policy)

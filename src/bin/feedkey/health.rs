@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::context::{Context, Global, open_store, redacted};
 use crate::failure::Failure;
+use crate::keyring;
 
 /// Opens the store, which brings its schema up to date (every backend migrates when it
 /// is opened), and closes it.
@@ -82,10 +83,20 @@ pub async fn doctor(global: &Global) -> Result<u8, Failure> {
         _ => None,
     };
     let current = ctx.ring.current_version().unwrap_or_default();
-    let fingerprint = ctx
-        .ring
-        .keys(&ctx.key_file)
-        .map(|(key, _)| key.fingerprint().to_string())?;
+    let fingerprint =
+        keyring::keys(&ctx.ring, &ctx.key_file).map(|(key, _)| key.fingerprint().to_string())?;
+    let (schema, latest) = match &*ctx.store {
+        AnyStore::Sql(store) => store.schema_version().await,
+        AnyStore::Sqlite(store) => store.schema_version(),
+        _ => Ok((0, 0)),
+    }
+    .map_err(|e| Failure::unreachable(format!("reading the schema version: {e}")))?;
+    if schema > latest {
+        warnings.push(format!(
+            "the database is at schema version {schema}, newer than this build's {latest}: \
+             upgrade feedkey here before it writes to it"
+        ));
+    }
     if ctx.json {
         let keys: Vec<_> = remembered
             .iter()
@@ -95,13 +106,17 @@ pub async fn doctor(global: &Global) -> Result<u8, Failure> {
             "database": redacted(url),
             "reachable": true,
             "schema": "up to date",
+            "schema_version": schema,
             "current_key": { "version": current, "fingerprint": fingerprint },
             "store_keys": keys,
             "clock_skew_seconds": clock.map(|skew| skew.as_seconds_f64()),
             "warnings": warnings,
         }))?;
     } else {
-        println!("database:    {} answers; schema up to date", redacted(url));
+        println!(
+            "database:    {} answers; schema version {schema} (up to date)",
+            redacted(url)
+        );
         println!("current key: version {current}, fingerprint {fingerprint} (matches the store)");
         for (version, fingerprint) in &remembered {
             println!("store knows: version {version}, fingerprint {fingerprint}");

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::{Context, Global};
 use crate::failure::Failure;
-use crate::keyring::KeyRing;
+use crate::keyring;
 use crate::revoke::revoke_with_progress;
 
 #[derive(Subcommand)]
@@ -33,9 +33,9 @@ pub enum KeyCommand {
 /// `key add`: needs no database.
 pub fn add(global: &Global) -> Result<(), Failure> {
     let path = global.key_file()?;
-    let mut ring = KeyRing::read(path, true)?;
-    let version = ring.add()?;
-    ring.write(path)?;
+    let mut ring = keyring::read(path, true)?;
+    let version = keyring::add(&mut ring, path)?;
+    keyring::write(&ring, path)?;
     if global.json {
         println!("{}", json!({ "added": version }));
     } else {
@@ -138,9 +138,9 @@ async fn retire(ctx: &Context, version: u32, force: bool) -> Result<(), Failure>
             revoke_with_progress(ctx, &RevokeSelection::KeyVersion(version), "revoking").await?;
     }
     // Written only once nothing is left under the version.
-    let mut ring = KeyRing::read(&ctx.key_file, false)?;
+    let mut ring = keyring::read(&ctx.key_file, false)?;
     ring.remove(version);
-    ring.write(&ctx.key_file)?;
+    keyring::write(&ring, &ctx.key_file)?;
     if ctx.json {
         return ctx.print_json(&json!({ "retired": version, "revoked": revoked }));
     }

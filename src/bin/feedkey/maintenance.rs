@@ -40,10 +40,23 @@ pub async fn expiring(ctx: &Context, args: ExpiringArgs) -> Result<(), Failure> 
 pub async fn retire_idle(ctx: &Context, args: RetireIdleArgs) -> Result<(), Failure> {
     let keys = ctx.keys_with(LifetimePolicy::default().with_idle_expiry(args.idle_after))?;
     let retired = keys.retire_idle().await?;
-    show::count(ctx, "retired", retired, "idle tokens retired")
+    show::count(
+        ctx,
+        "retired",
+        retired,
+        ("idle token retired", "idle tokens retired"),
+    )
 }
 
 pub async fn purge(ctx: &Context, args: PurgeArgs) -> Result<(), Failure> {
     let purged = ctx.keys.purge_revoked(args.older_than).await?;
-    show::count(ctx, "purged", purged, "revoked token records deleted")
+    show::count(
+        ctx,
+        "purged",
+        purged,
+        (
+            "revoked token record deleted",
+            "revoked token records deleted",
+        ),
+    )
 }

@@ -51,7 +51,7 @@ pub async fn run(ctx: &Context, args: RevokeArgs) -> Result<(), Failure> {
         }
     };
     let revoked = revoke_with_progress(ctx, &selection, "revoking").await?;
-    show::count(ctx, "revoked", revoked, "tokens revoked")
+    show::count(ctx, "revoked", revoked, ("token revoked", "tokens revoked"))
 }
 
 /// Revokes the selection with a progress bar; returns how many were revoked.

@@ -83,11 +83,13 @@ pub fn issued(ctx: &Context, issued: &IssuedToken) -> Result<(), Failure> {
 }
 
 /// A count of what a command did, as `{"KEY": N}` or `N WHAT`.
-pub fn count(ctx: &Context, key: &str, n: u64, what: &str) -> Result<(), Failure> {
+/// `n` and what was counted (`(one, many)`: "1 token revoked", "2 tokens revoked"), or
+/// `{key: n}` for `--json`.
+pub fn count(ctx: &Context, key: &str, n: u64, (one, many): (&str, &str)) -> Result<(), Failure> {
     if ctx.json {
         return ctx.print_json(&json!({ key: n }));
     }
-    println!("{n} {what}");
+    println!("{n} {}", if n == 1 { one } else { many });
     Ok(())
 }
 

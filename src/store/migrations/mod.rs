@@ -41,6 +41,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     2 => "0002_keys.sql",
     3 => "0003_parent_secret.sql",
     4 => "0004_audit.sql",
+    5 => "0005_account_state.sql",
 );
 
 /// PostgreSQL: each file's [`Migration::statements`] run one by one.
@@ -50,6 +51,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     2 => "0002_keys.sql",
     3 => "0003_parent_secret.sql",
     4 => "0004_audit.sql",
+    5 => "0005_account_state.sql",
 );
 
 /// MySQL and MariaDB: each file's [`Migration::statements`] run one by one, `{nopad_bin}`
@@ -63,6 +65,7 @@ pub(crate) const MYSQL: &[Migration] = migrations!("mysql":
     4 => "0004_keys.sql",
     5 => "0005_parent_secret.sql",
     6 => "0006_audit.sql",
+    7 => "0007_account_state.sql",
 );
 
 /// A migration file [`Migration::statements`] cannot split for certain.
@@ -206,11 +209,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         #[cfg(feature = "sqlite")]
-        assert_eq!(counts(SQLITE), [4, 1, 1, 4]);
+        assert_eq!(counts(SQLITE), [4, 1, 1, 4, 3]);
         #[cfg(any(feature = "postgres", feature = "mysql"))]
         {
-            assert_eq!(counts(POSTGRES), [4, 1, 1, 4]);
-            assert_eq!(counts(MYSQL), [2, 1, 5, 1, 1, 1]);
+            assert_eq!(counts(POSTGRES), [4, 1, 1, 4, 3]);
+            assert_eq!(counts(MYSQL), [2, 1, 5, 1, 1, 1, 3]);
             let v3 = MYSQL[2].statements().unwrap();
             assert!(v3[0].starts_with("ALTER TABLE feedkey_accounts MODIFY id"));
             assert!(v3[0].ends_with("COLLATE {nopad_bin} NOT NULL"));
@@ -247,7 +250,7 @@ mod tests {
                 "        primary_token BLOB NOT NULL,",
                 "        created_at INTEGER NOT NULL,",
                 "        revision INTEGER NOT NULL",
-                "    )",
+                "    , disabled_at INTEGER, deleted_at INTEGER)",
             ]),
             lines(&[
                 "CREATE TABLE feedkey_tokens (",
@@ -264,7 +267,7 @@ mod tests {
                 "        retired TEXT NOT NULL,",
                 "        last_used_at INTEGER,",
                 "        revision INTEGER NOT NULL",
-                "    , parent_secret_set_at INTEGER)",
+                "    , parent_secret_set_at INTEGER, suspended_at INTEGER)",
             ]),
             "CREATE INDEX feedkey_tokens_account ON feedkey_tokens(account, created_at)".into(),
             "CREATE INDEX feedkey_tokens_expires ON feedkey_tokens(expires_at)".into(),

@@ -94,6 +94,21 @@ fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
         last_used_at: row.try_get(11)?,
         revision: row.try_get(12)?,
         parent_secret_set_at: row.try_get(13)?,
+        suspended_at: row.try_get(14)?,
+    })
+}
+
+/// An account row read by `SELECT_ACCOUNT` and the like, its columns in
+/// `ACCOUNT_COLUMNS`'s order (see `store::codec`).
+fn account_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
+    Ok(AccountRow {
+        id: row.try_get(0)?,
+        password: row.try_get(1)?,
+        primary_token: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        revision: row.try_get(4)?,
+        disabled_at: row.try_get(5)?,
+        deleted_at: row.try_get(6)?,
     })
 }
 
@@ -387,6 +402,7 @@ fn bind_token_row<'q>(
         .bind(t.last_used_at)
         .bind(t.revision)
         .bind(t.parent_secret_set_at)
+        .bind(t.suspended_at)
 }
 
 /// The audit trail in `feedkey_audit`: a batch is one transaction of multi-row inserts,
@@ -501,6 +517,8 @@ impl TokenStore for SqlStore {
                     .bind(a.primary_token)
                     .bind(a.created_at)
                     .bind(a.revision)
+                    .bind(a.disabled_at)
+                    .bind(a.deleted_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(dup)?;
@@ -524,17 +542,8 @@ impl TokenStore for SqlStore {
                     .map_err(backend)
             })
             .await?;
-        row.map(|row| {
-            AccountRow {
-                id: row.try_get(0).map_err(backend)?,
-                password: row.try_get(1).map_err(backend)?,
-                primary_token: row.try_get(2).map_err(backend)?,
-                created_at: row.try_get(3).map_err(backend)?,
-                revision: row.try_get(4).map_err(backend)?,
-            }
-            .into_record()
-        })
-        .transpose()
+        row.map(|row| account_row(&row).map_err(backend)?.into_record())
+            .transpose()
     }
 
     async fn update_account(
@@ -551,6 +560,8 @@ impl TokenStore for SqlStore {
                     .bind(a.password)
                     .bind(a.primary_token)
                     .bind(a.revision)
+                    .bind(a.disabled_at)
+                    .bind(a.deleted_at)
                     .bind(a.id.clone())
                     .bind(expected)
                     .execute(&inner.pool)
@@ -658,6 +669,7 @@ impl TokenStore for SqlStore {
                     .bind(t.parent)
                     .bind(t.retired)
                     .bind(t.revision)
+                    .bind(t.suspended_at)
                     .bind(t.id.clone())
                     .bind(t.account)
                     .bind(expected)
@@ -825,16 +837,7 @@ impl TokenStore for SqlStore {
             })
             .await?;
         rows.iter()
-            .map(|row| {
-                AccountRow {
-                    id: row.try_get(0).map_err(backend)?,
-                    password: row.try_get(1).map_err(backend)?,
-                    primary_token: row.try_get(2).map_err(backend)?,
-                    created_at: row.try_get(3).map_err(backend)?,
-                    revision: row.try_get(4).map_err(backend)?,
-                }
-                .into_record()
-            })
+            .map(|row| account_row(row).map_err(backend)?.into_record())
             .collect()
     }
 }

@@ -52,17 +52,17 @@ impl Statements {
         let r = |sql: &str| AssertSqlSafe(Arc::<str>::from(render(dialect, sql))).into_sql_str();
         Self {
             insert_account: r(&format!(
-                "INSERT INTO feedkey_accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO feedkey_accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
             )),
             insert_token: r(&format!(
                 "INSERT INTO feedkey_tokens ({TOKEN_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             select_account: r(SELECT_ACCOUNT),
             account_exists: r("SELECT 1 FROM feedkey_accounts WHERE id = ?"),
             update_account: r(
                 "UPDATE feedkey_accounts SET password = ?, primary_token = ?, \
-                revision = ? WHERE id = ? AND revision = ?",
+                revision = ?, disabled_at = ?, deleted_at = ? WHERE id = ? AND revision = ?",
             ),
             select_token: r(SELECT_TOKEN),
             token_exists: r("SELECT 1 FROM feedkey_tokens WHERE id = ?"),
@@ -70,7 +70,7 @@ impl Statements {
             update_token: r(
                 "UPDATE feedkey_tokens SET kind = ?, description = ?, scope = ?, \
                 secret_hash = ?, expires_at = ?, revoked_at = ?, parent = ?, retired = ?, \
-                revision = ? WHERE id = ? AND account = ? AND revision = ?",
+                revision = ?, suspended_at = ? WHERE id = ? AND account = ? AND revision = ?",
             ),
             touch: r("UPDATE feedkey_tokens SET last_used_at = ? \
                 WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"),

@@ -59,10 +59,12 @@ use crate::{
 mod checks;
 mod listing;
 mod rules;
+mod standing;
 
 pub use checks::*;
 pub use listing::*;
 pub use rules::*;
+pub use standing::*;
 
 /// A backend under test: how to make a store on its storage, and (optionally) how to spoil
 /// a stored row behind the store's back.
@@ -229,6 +231,7 @@ macro_rules! __feedkey_conformance_tests {
             a_flush_writes_the_held_back_last_uses,
             a_leak_report_revokes_exactly_what_verifies,
             accounts_are_listed_in_pages_each_once,
+            a_disabled_account_is_refused_until_enabled_and_a_deleted_one_for_good,
         );
     };
     (setup = $make:expr) => {
@@ -290,6 +293,7 @@ where
         a_flush_writes_the_held_back_last_uses,
         a_leak_report_revokes_exactly_what_verifies,
         accounts_are_listed_in_pages_each_once,
+        a_disabled_account_is_refused_until_enabled_and_a_deleted_one_for_good,
     );
 }
 
