@@ -38,7 +38,10 @@ fn scope(shared: bool, i: usize) -> Scope {
     let (a, b) = if shared {
         ("Contoso.Service.*".to_owned(), "Contoso.Tools.*".to_owned())
     } else {
-        (format!("Contoso.Service{i}.*"), format!("Contoso.Tools{i}.*"))
+        (
+            format!("Contoso.Service{i}.*"),
+            format!("Contoso.Tools{i}.*"),
+        )
     };
     Scope::new(
         Permissions::WRITE_ONLY,

@@ -60,6 +60,12 @@ impl AccountId {
         &self.0
     }
 
+    /// Whether both are one shared copy (not merely equal).
+    #[cfg(test)]
+    pub(crate) fn is_same_copy(&self, other: &AccountId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// `-`, for stand-in records that belong to no one.
     pub(crate) fn placeholder() -> Self {
         Self(Arc::from("-"))

@@ -4,6 +4,10 @@
 //! permission set, an empty feed list, an empty package list or a glob that does not
 //! compile is a [`ScopeError`] at issue or edit time, never a surprise in `authorize`.
 
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::request::{Action, Target};
@@ -88,13 +92,70 @@ fn truncate(text: &str) -> String {
 /// assert!(scope.packages().allows("contoso.service.core"));
 /// # Ok::<(), feedkey::scope::ScopeError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A scope is shared, not copied: cloning one (as every token record holding it does) is
+/// one reference count, and a store keeps equal scopes once (see
+/// [`MemoryStore`](crate::MemoryStore)).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "ScopeSpec")]
-pub struct Scope {
+pub struct Scope(Arc<Parts>);
+
+/// What a scope is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Parts {
     permissions: Permissions,
     feeds: Feeds,
     packages: Packages,
     networks: Networks,
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("permissions", &self.0.permissions)
+            .field("feeds", &self.0.feeds)
+            .field("packages", &self.0.packages)
+            .field("networks", &self.0.networks)
+            .finish()
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Equal scopes hash alike (for a store that keeps each scope once).
+impl Hash for Scope {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let parts = &*self.0;
+        parts.permissions.hash(state);
+        match &parts.feeds {
+            Feeds::Any => 0u8.hash(state),
+            Feeds::Only(set) => {
+                1u8.hash(state);
+                set.hash(state);
+            }
+        }
+        match &parts.packages {
+            Packages::Any => 0u8.hash(state),
+            Packages::Only(set) => {
+                1u8.hash(state);
+                set.case_sensitive.hash(state);
+                for pattern in set.patterns.iter() {
+                    pattern.hash(state);
+                }
+            }
+        }
+        match &parts.networks {
+            Networks::Any => 0u8.hash(state),
+            Networks::Only(set) => {
+                1u8.hash(state);
+                set.hash(state);
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,12 +206,16 @@ impl Scope {
         if permissions.is_empty() {
             return Err(ScopeError::NoPermissions);
         }
-        Ok(Self {
+        Ok(Self::of(permissions, feeds, packages, Networks::Any))
+    }
+
+    fn of(permissions: Permissions, feeds: Feeds, packages: Packages, networks: Networks) -> Self {
+        Self(Arc::new(Parts {
             permissions,
             feeds,
             packages,
-            networks: Networks::Any,
-        })
+            networks,
+        }))
     }
 
     /// This scope, usable only from clients inside `networks`.
@@ -163,9 +228,17 @@ impl Scope {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn within(mut self, networks: Networks) -> Self {
-        self.networks = networks;
-        self
+    pub fn within(self, networks: Networks) -> Self {
+        if self.0.networks == networks {
+            return self;
+        }
+        let Parts {
+            permissions,
+            feeds,
+            packages,
+            ..
+        } = Arc::unwrap_or_clone(self.0);
+        Self::of(permissions, feeds, packages, networks)
     }
 
     /// This scope, usable only from clients inside `networks`.
@@ -179,48 +252,54 @@ impl Scope {
 
     /// The client addresses the scope allows.
     pub fn networks(&self) -> &Networks {
-        &self.networks
+        &self.0.networks
     }
 
     /// Whether the scope can push or unlist (the lifetime policy may cap such tokens
     /// more tightly).
     pub fn can_write(&self) -> bool {
-        !self.permissions.is_subset_of(Permissions::READ_ONLY)
+        !self.0.permissions.is_subset_of(Permissions::READ_ONLY)
     }
 
     /// Everything, everywhere: the primary key's scope.
     pub fn full() -> Self {
-        Self {
-            permissions: Permissions::FULL,
-            feeds: Feeds::Any,
-            packages: Packages::Any,
-            networks: Networks::Any,
-        }
+        Self::of(Permissions::FULL, Feeds::Any, Packages::Any, Networks::Any)
     }
 
     /// Read every package of every feed the account can reach.
     pub fn read_only() -> Self {
-        Self {
-            permissions: Permissions::READ_ONLY,
-            feeds: Feeds::Any,
-            packages: Packages::Any,
-            networks: Networks::Any,
-        }
+        Self::of(
+            Permissions::READ_ONLY,
+            Feeds::Any,
+            Packages::Any,
+            Networks::Any,
+        )
+    }
+
+    /// How many holders share this scope (a store keeping each scope once forgets one
+    /// that only it holds).
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
+    /// Whether both are one shared copy (not merely equal).
+    pub(crate) fn is_same_copy(&self, other: &Scope) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The permissions.
     pub fn permissions(&self) -> Permissions {
-        self.permissions
+        self.0.permissions
     }
 
     /// The feeds.
     pub fn feeds(&self) -> &Feeds {
-        &self.feeds
+        &self.0.feeds
     }
 
     /// The packages.
     pub fn packages(&self) -> &Packages {
-        &self.packages
+        &self.0.packages
     }
 
     /// Whether every request `child` allows is provably allowed by `self`: permissions,
@@ -238,16 +317,16 @@ impl Scope {
     /// # Errors
     /// [`NotCovered`] naming the first part that could not be proven.
     pub fn covers(&self, child: &Scope) -> Result<(), NotCovered> {
-        if !child.permissions.is_subset_of(self.permissions) {
+        if !child.0.permissions.is_subset_of(self.0.permissions) {
             return Err(NotCovered::Permissions);
         }
-        if !child.feeds.is_subset_of(&self.feeds) {
+        if !child.0.feeds.is_subset_of(&self.0.feeds) {
             return Err(NotCovered::Feeds);
         }
-        if !child.networks.is_subset_of(&self.networks) {
+        if !child.0.networks.is_subset_of(&self.0.networks) {
             return Err(NotCovered::Networks);
         }
-        match (&self.packages, &child.packages) {
+        match (&self.0.packages, &child.0.packages) {
             // A parent for every package covers any child.
             (Packages::Any, _) => Ok(()),
             // A child for every package is wider than a package-limited parent.

@@ -76,19 +76,19 @@ impl Scope {
     /// networks, that `change` would widen; [`NarrowingError::Invalid`] when no
     /// permission is left.
     pub fn narrowed_by(&self, change: &ScopeChange) -> Result<Scope, NarrowingError> {
-        let permissions = change.permissions.unwrap_or(self.permissions);
-        if !permissions.is_subset_of(self.permissions) {
+        let permissions = change.permissions.unwrap_or(self.0.permissions);
+        if !permissions.is_subset_of(self.0.permissions) {
             return Err(NarrowingError::Widens(Widening::Permissions));
         }
-        let feeds = change.feeds.as_ref().unwrap_or(&self.feeds);
-        if !feeds.is_subset_of(&self.feeds) {
+        let feeds = change.feeds.as_ref().unwrap_or(&self.0.feeds);
+        if !feeds.is_subset_of(&self.0.feeds) {
             return Err(NarrowingError::Widens(Widening::Feeds));
         }
-        let networks = change.networks.as_ref().unwrap_or(&self.networks);
-        if !networks.is_subset_of(&self.networks) {
+        let networks = change.networks.as_ref().unwrap_or(&self.0.networks);
+        if !networks.is_subset_of(&self.0.networks) {
             return Err(NarrowingError::Widens(Widening::Networks));
         }
-        let packages = change.packages.as_ref().unwrap_or(&self.packages);
+        let packages = change.packages.as_ref().unwrap_or(&self.0.packages);
         Ok(Scope::new(permissions, feeds.clone(), packages.clone())?.within(networks.clone()))
     }
 }

@@ -4,9 +4,9 @@
 //! together.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 
@@ -15,6 +15,7 @@ use super::{
 };
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
+use crate::scope::Scope;
 use crate::token::TokenId;
 
 /// "Never used", in the last-used cell.
@@ -27,9 +28,9 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 struct Slot {
     record: Arc<TokenRecord>,
-    /// Unix seconds of the last use, or [`NEVER`]. Shared across replacements of the
+    /// Unix seconds of the last use, or [`NEVER`]. Kept across replacements of the
     /// record, written without the map's write lock.
-    last_used: Arc<AtomicI64>,
+    last_used: AtomicI64,
 }
 
 impl Slot {
@@ -46,7 +47,7 @@ impl Slot {
     fn new(record: TokenRecord) -> Self {
         Self {
             record: Arc::new(record),
-            last_used: Arc::new(AtomicI64::new(NEVER)),
+            last_used: AtomicI64::new(NEVER),
         }
     }
 }
@@ -70,6 +71,38 @@ pub struct MemoryStore {
     keys: RwLock<BTreeMap<u32, KeyFingerprint>>,
     /// The audit trail, oldest first (numbered from 1).
     audit: RwLock<(u64, Vec<StoredAuditRow>)>,
+    /// Every scope a stored token holds, each once: a token's record holds the one kept
+    /// here, so a million tokens with one scope keep one copy of it.
+    scopes: Mutex<Scopes>,
+}
+
+/// The scopes stored tokens hold, each once, and the table's size after the last time
+/// the unused ones were forgotten (they are again when it has doubled since, so the
+/// table never holds more than about twice the scopes in use).
+#[derive(Debug, Default)]
+struct Scopes {
+    kept: HashSet<Scope>,
+    after_last_sweep: usize,
+}
+
+impl Scopes {
+    /// The one copy of `scope` kept.
+    fn share(&mut self, scope: Scope) -> Scope {
+        if let Some(kept) = self.kept.get(&scope) {
+            return kept.clone();
+        }
+        if self.kept.len() >= self.after_last_sweep.saturating_mul(2).max(1024) {
+            self.sweep();
+        }
+        self.kept.insert(scope.clone());
+        scope
+    }
+
+    /// Forgets the scopes no one else holds.
+    fn sweep(&mut self) {
+        self.kept.retain(|scope| scope.holders() > 1);
+        self.after_last_sweep = self.kept.len();
+    }
 }
 
 impl Default for MemoryStore {
@@ -94,10 +127,11 @@ impl Default for MemoryStore {
                     retired: Vec::new(),
                     revision: 0,
                 }),
-                last_used: Arc::new(AtomicI64::new(0)),
+                last_used: AtomicI64::new(0),
             },
             keys: RwLock::default(),
             audit: RwLock::default(),
+            scopes: Mutex::default(),
         }
     }
 }
@@ -121,6 +155,24 @@ impl MemoryStore {
         let index = usize::from(first) % SHARDS;
         // `index` is below SHARDS; the fallback is never taken.
         self.shards.get(index).unwrap_or(&self.shards[0])
+    }
+
+    /// `record` as this store keeps it: its scope the one copy kept of that scope, and
+    /// its account id the account's own (`accounts` is the account table, read).
+    fn compact(
+        &self,
+        mut record: TokenRecord,
+        accounts: &HashMap<AccountId, AccountRecord>,
+    ) -> TokenRecord {
+        if let Some((id, _)) = accounts.get_key_value(&record.account) {
+            record.account = id.clone();
+        }
+        record.scope = self
+            .scopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .share(record.scope);
+        record
     }
 
     /// Every stored token that `keep` accepts.
@@ -188,8 +240,9 @@ impl TokenStore for MemoryStore {
         if accounts.contains_key(&account.id) || shard.contains_key(&primary.id) {
             return Err(StoreError::Duplicate);
         }
-        shard.insert(primary.id, Slot::new(primary));
         accounts.insert(account.id.clone(), account);
+        let primary = self.compact(primary, &accounts);
+        shard.insert(primary.id, Slot::new(primary));
         Ok(())
     }
 
@@ -219,7 +272,7 @@ impl TokenStore for MemoryStore {
         match write(self.shard(&record.id)).entry(record.id) {
             Entry::Occupied(_) => Err(StoreError::Duplicate),
             Entry::Vacant(slot) => {
-                slot.insert(Slot::new(record));
+                slot.insert(Slot::new(self.compact(record, &accounts)));
                 Ok(())
             }
         }
@@ -249,12 +302,13 @@ impl TokenStore for MemoryStore {
         record: TokenRecord,
         expected_revision: u64,
     ) -> Result<(), StoreError> {
+        let accounts = read(&self.accounts);
         let mut shard = write(self.shard(&record.id));
         let slot = shard.get_mut(&record.id).ok_or(StoreError::NotFound)?;
         if slot.record.revision != expected_revision || slot.record.account != record.account {
             return Err(StoreError::Conflict);
         }
-        slot.record = Arc::new(record);
+        slot.record = Arc::new(self.compact(record, &accounts));
         Ok(())
     }
 
@@ -300,6 +354,10 @@ impl TokenStore for MemoryStore {
             shard.retain(|_, s| s.record.revoked_at.is_none_or(|at| at >= before));
             purged += (was - shard.len()) as u64;
         }
+        self.scopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sweep();
         Ok(purged)
     }
 
@@ -402,6 +460,56 @@ mod tests {
                 .unwrap();
         });
         store
+    }
+
+    /// Tokens whose scopes are equal, though each was made on its own, hold one copy of
+    /// it; a scope no token holds any more is forgotten by a purge.
+    #[test]
+    fn equal_scopes_are_stored_once_and_forgotten_when_unused() {
+        let store = store();
+        let two_globs = || {
+            Scope::new(
+                crate::Permissions::WRITE_ONLY,
+                crate::Feeds::only(["ci"]).unwrap(),
+                crate::Packages::only(["Contoso.*", "Fabrikam.*"]).unwrap(),
+            )
+            .unwrap()
+        };
+        block_on(async {
+            for n in [10, 11] {
+                let mut record = token(n, "alice");
+                record.scope = two_globs();
+                store.insert_token(record).await.unwrap();
+            }
+            let mut other = token(12, "alice");
+            other.scope = Scope::read_only().within(crate::Networks::only(["10.0.0.0/8"]).unwrap());
+            store.insert_token(other).await.unwrap();
+        });
+        let (a, b, c) = (
+            stored(&store, 10).unwrap(),
+            stored(&store, 11).unwrap(),
+            stored(&store, 12).unwrap(),
+        );
+        assert!(a.record.scope.is_same_copy(&b.record.scope));
+        assert!(!a.record.scope.is_same_copy(&c.record.scope));
+        assert_eq!(a.record.scope, two_globs());
+        // The account id is the account's own.
+        let alice = read(&store.accounts);
+        let (kept, _) = alice.get_key_value(&account_id("alice")).unwrap();
+        assert!(kept.is_same_copy(&a.record.account));
+        drop(alice);
+        drop((a, b, c));
+        let kept = |store: &MemoryStore| store.scopes.lock().unwrap().kept.len();
+        let before = kept(&store);
+        // Token 12 revoked and purged: its scope is no one's.
+        let mut revoked = (*stored(&store, 12).unwrap().record).clone();
+        block_on(async {
+            revoked.revoked_at = Some(T0);
+            revoked.revision += 1;
+            store.update_token(revoked, 1).await.unwrap();
+            store.purge_revoked(T0 + Duration::days(1)).await.unwrap();
+        });
+        assert_eq!(kept(&store), before - 1);
     }
 
     fn stored(store: &MemoryStore, n: u8) -> Option<StoredToken> {
