@@ -283,6 +283,7 @@ impl Scope {
     }
 
     /// Whether both are one shared copy (not merely equal).
+    #[cfg(test)]
     pub(crate) fn is_same_copy(&self, other: &Scope) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
