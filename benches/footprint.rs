@@ -13,6 +13,14 @@
 //! Run with `cargo bench --bench footprint` (add `--features sqlite` for the cache). Linux
 //! only (`/proc/self/statm`).
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a bench reports a failure by panicking"
+)]
+
 use std::process::Command;
 
 use feedkey::{
