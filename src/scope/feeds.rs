@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use super::*;
 
@@ -69,15 +70,40 @@ pub enum Feeds {
 }
 
 /// A checked set of feed names: 1 to [`Feeds::MAX_FEEDS`] of them, each a [`FeedName`].
-/// Made only by [`Feeds::only`]; read it as the `BTreeSet` it derefs to.
+/// Made only by [`Feeds::only`]; read it as the `BTreeSet` it derefs to. Equal sets made
+/// near each other in time share one copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FeedSet(BTreeSet<FeedName>);
+pub struct FeedSet(Arc<BTreeSet<FeedName>>);
 
 impl std::ops::Deref for FeedSet {
     type Target = BTreeSet<FeedName>;
     fn deref(&self) -> &BTreeSet<FeedName> {
         &self.0
     }
+}
+
+/// How many recently made feed sets are remembered, so that the scopes of a million
+/// tokens on feed `ci` hold one set `{ci}` (a concurrent cache, `quick_cache`, evicting
+/// its coldest sets one at a time).
+const RECENT_FEED_SETS: usize = 4096;
+
+/// The one copy of `set` kept among the recent ones.
+fn shared(set: BTreeSet<FeedName>) -> Arc<BTreeSet<FeedName>> {
+    static RECENT: OnceLock<quick_cache::sync::Cache<String, Arc<BTreeSet<FeedName>>>> =
+        OnceLock::new();
+    let recent = RECENT.get_or_init(|| quick_cache::sync::Cache::new(RECENT_FEED_SETS));
+    // Feed names hold no whitespace: a newline separates them unambiguously.
+    let key = set
+        .iter()
+        .map(FeedName::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if let Some(kept) = recent.get(&key).filter(|kept| **kept == set) {
+        return kept;
+    }
+    let set = Arc::new(set);
+    recent.insert(key, Arc::clone(&set));
+    set
 }
 
 impl<'a> IntoIterator for &'a FeedSet {
@@ -112,7 +138,7 @@ impl Feeds {
         if set.is_empty() {
             return Err(ScopeError::NoFeeds);
         }
-        Ok(Self::Only(FeedSet(set)))
+        Ok(Self::Only(FeedSet(shared(set))))
     }
 
     /// Whether `feed` is covered.
@@ -154,7 +180,7 @@ impl From<Feeds> for FeedsSpec {
     fn from(feeds: Feeds) -> Self {
         match feeds {
             Feeds::Any => FeedsSpec::Any,
-            Feeds::Only(set) => FeedsSpec::Only(set.0.into_iter().map(|f| f.0).collect()),
+            Feeds::Only(set) => FeedsSpec::Only(set.iter().map(|f| f.0.clone()).collect()),
         }
     }
 }

@@ -105,7 +105,6 @@ const GLOB_META: [char; 7] = ['*', '?', '[', ']', '{', '}', '\\'];
 /// compile its globs again. A concurrent cache (`quick_cache`) of the [`RECENT`](compiled::RECENT)
 /// most used sets: when full it evicts its coldest sets one at a time, never all at once.
 mod compiled {
-    use std::collections::BTreeSet;
     use std::sync::{Arc, OnceLock};
 
     use globset::GlobSet;
@@ -122,7 +121,7 @@ mod compiled {
 
     /// The key of a set: its case rule and its patterns (which hold no whitespace, so a
     /// newline separates them unambiguously).
-    pub(super) fn key(patterns: &BTreeSet<PackagePattern>, case_sensitive: bool) -> String {
+    pub(super) fn key(patterns: &[PackagePattern], case_sensitive: bool) -> String {
         let mut key = String::from(if case_sensitive { "s" } else { "i" });
         for p in patterns {
             key.push('\n');
@@ -181,9 +180,57 @@ pub(super) const LOWERCASE_BUF: usize = 256;
 /// ```
 #[derive(Clone)]
 pub struct PackageSet {
-    pub(super) patterns: BTreeSet<PackagePattern>,
+    /// Sorted, each once.
+    pub(super) patterns: Box<[PackagePattern]>,
     pub(super) case_sensitive: bool,
-    pub(super) matcher: Arc<GlobSet>,
+    pub(super) matcher: Matcher,
+}
+
+/// How a set's patterns are matched.
+#[derive(Clone)]
+pub(super) enum Matcher {
+    /// A few patterns, each a plain id or a plain id prefix followed by one `*`
+    /// ([`plain`]): compared to the id directly, with nothing compiled or kept beside the
+    /// patterns.
+    Plain,
+    /// Compiled by globset, shared between equal sets ([`compiled`]).
+    Globs(Arc<GlobSet>),
+}
+
+/// The most patterns a [`Matcher::Plain`] set holds: past them, globset's one pass over
+/// the id beats comparing each pattern in turn.
+const PLAIN_MAX: usize = 8;
+
+/// A pattern that is a plain id (`Contoso.Core`) or a plain id prefix followed by one `*`
+/// (`Contoso.*`): the id or the prefix, and whether it is a prefix. `None` for any other
+/// glob. What such a pattern matches is exactly what globset makes of it (a `*` matches
+/// any run of characters, `/` included); the pattern and the id are printable ASCII.
+fn plain(pattern: &str) -> Option<(&[u8], bool)> {
+    let (stem, prefix) = match pattern.strip_suffix('*') {
+        Some(stem) => (stem, true),
+        None => (pattern, false),
+    };
+    (!stem.contains(GLOB_META)).then_some((stem.as_bytes(), prefix))
+}
+
+/// Whether the printable-ASCII `id` (lowercased when `fold`) is matched by the plain
+/// `pattern`, under the set's case rule.
+fn plain_match(pattern: &str, id: &[u8], fold: bool) -> bool {
+    let Some((stem, prefix)) = plain(pattern) else {
+        return false;
+    };
+    let same = |a: &[u8], b: &[u8]| {
+        if fold {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    if prefix {
+        id.get(..stem.len()).is_some_and(|head| same(head, stem))
+    } else {
+        same(id, stem)
+    }
 }
 
 impl PackageSet {
@@ -236,12 +283,20 @@ impl PackageSet {
         if patterns.is_empty() {
             return Err(ScopeError::NoPackages);
         }
+        let patterns: Box<[PackagePattern]> = patterns.into_iter().collect();
+        if patterns.len() <= PLAIN_MAX && patterns.iter().all(|p| plain(p.as_str()).is_some()) {
+            return Ok(Self {
+                patterns,
+                case_sensitive,
+                matcher: Matcher::Plain,
+            });
+        }
         let key = compiled::key(&patterns, case_sensitive);
         if let Some(matcher) = compiled::get(&key) {
             return Ok(Self {
                 patterns,
                 case_sensitive,
-                matcher,
+                matcher: Matcher::Globs(matcher),
             });
         }
         let mut builder = GlobSetBuilder::new();
@@ -260,7 +315,7 @@ impl PackageSet {
         Ok(Self {
             patterns,
             case_sensitive,
-            matcher,
+            matcher: Matcher::Globs(matcher),
         })
     }
 
@@ -287,8 +342,7 @@ impl PackageSet {
     pub fn matches(&self, package_id: &str) -> bool {
         let id = package_id.as_bytes();
         if self.case_sensitive {
-            return all_printable(id)
-                && self.matcher.is_match_candidate(&Candidate::from_bytes(id));
+            return all_printable(id) && self.matched(id);
         }
         // Lowercase (ASCII only) on the stack for ids of a usual length.
         let mut buf = [0u8; LOWERCASE_BUF];
@@ -309,10 +363,19 @@ impl PackageSet {
             bad |= u8::from(!b.is_ascii_graphic());
             b.make_ascii_lowercase();
         }
-        bad == 0
-            && self
-                .matcher
-                .is_match_candidate(&Candidate::from_bytes(lower))
+        bad == 0 && self.matched(lower)
+    }
+
+    /// Whether the printable-ASCII `id` (lowercased for a case-insensitive set) is
+    /// matched.
+    fn matched(&self, id: &[u8]) -> bool {
+        match &self.matcher {
+            Matcher::Plain => self
+                .patterns
+                .iter()
+                .any(|p| plain_match(p.as_str(), id, !self.case_sensitive)),
+            Matcher::Globs(globs) => globs.is_match_candidate(&Candidate::from_bytes(id)),
+        }
     }
 
     /// The patterns, sorted.
@@ -337,7 +400,7 @@ impl Eq for PackageSet {}
 impl fmt::Debug for PackageSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PackageSet")
-            .field("patterns", &self.patterns)
+            .field("patterns", &self.patterns.iter().collect::<BTreeSet<_>>())
             .field("case_sensitive", &self.case_sensitive)
             .finish_non_exhaustive()
     }
@@ -396,5 +459,119 @@ impl Packages {
             Packages::Any => true,
             Packages::Only(set) => set.matches(package_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// What globset makes of `patterns`, compiled as a set past [`PLAIN_MAX`] would be.
+    fn by_globset(patterns: &[&str], case_sensitive: bool, id: &str) -> bool {
+        let mut builder = GlobSetBuilder::new();
+        for p in patterns {
+            if let Some(glob) = compile_one(p, case_sensitive).unwrap() {
+                builder.add(glob);
+            }
+        }
+        let set = builder.build().unwrap();
+        let id = if case_sensitive {
+            id.to_owned()
+        } else {
+            id.to_ascii_lowercase()
+        };
+        id.bytes().all(|b| b.is_ascii_graphic()) && set.is_match(id.as_str())
+    }
+
+    /// Plain patterns, compared directly, match exactly the ids globset matches with them,
+    /// in either case rule: every pattern and id over a small alphabet, prefixes and
+    /// exact ids, shorter, equal and longer ids, other cases, `/` and non-ASCII.
+    #[test]
+    fn plain_patterns_match_what_globset_matches() {
+        let patterns = [
+            "*",
+            "a*",
+            "A*",
+            "ab*",
+            "a.b*",
+            "a/b*",
+            "a",
+            "A",
+            "ab",
+            "a.B",
+            "Contoso.*",
+            "contoso.Service",
+            "-*",
+            "a-b",
+        ];
+        let ids = [
+            "a",
+            "A",
+            "ab",
+            "AB",
+            "aB",
+            "abc",
+            "a.b",
+            "a.bc",
+            "A.B.C",
+            "a/b",
+            "a/bc",
+            "b",
+            "ba",
+            "contoso.service",
+            "Contoso.Service",
+            "CONTOSO.SERVICE.CORE",
+            "contoso.",
+            "contoso",
+            "-",
+            "-x",
+            "a-b",
+            "A-B",
+            "a b",
+            "\u{e9}",
+            "a\u{e9}",
+        ];
+        for case_sensitive in [false, true] {
+            for p in patterns {
+                let set = if case_sensitive {
+                    PackageSet::case_sensitive([p]).unwrap()
+                } else {
+                    PackageSet::new([p]).unwrap()
+                };
+                assert!(matches!(set.matcher, Matcher::Plain), "{p}");
+                for id in ids {
+                    assert_eq!(
+                        set.matches(id),
+                        by_globset(&[p], case_sensitive, id),
+                        "pattern {p:?} id {id:?} case_sensitive {case_sensitive}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Which sets are matched plainly: a few plain patterns; any other glob, or more
+    /// than [`PLAIN_MAX`] patterns, goes to globset (and matches the same).
+    #[test]
+    fn only_a_few_plain_patterns_skip_globset() {
+        let plain_set = |patterns: &[&str]| {
+            matches!(PackageSet::new(patterns).unwrap().matcher, Matcher::Plain)
+        };
+        assert!(plain_set(&["Contoso.*", "Fabrikam.Core"]));
+        for glob in ["a?", "a[bc]", "a{b,c}", "a\\*", "a**", "*a", "a*b", "**"] {
+            assert!(!plain_set(&["Contoso.*", glob]), "{glob}");
+        }
+        let many: Vec<String> = (0..=PLAIN_MAX).map(|i| format!("P{i}.*")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(!plain_set(&many));
+        let set = PackageSet::new(&many).unwrap();
+        assert!(set.matches("p3.core"));
+        assert!(!set.matches("q3.core"));
+        assert!(plain_set(&many[..PLAIN_MAX]));
+        let set = PackageSet::new(&many[..PLAIN_MAX]).unwrap();
+        assert!(set.matches("P7.Core"));
+        assert!(!set.matches("P8.Core"));
     }
 }
