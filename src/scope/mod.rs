@@ -18,12 +18,14 @@ mod narrow;
 mod network;
 mod packages;
 mod permission;
+mod table;
 
 pub use feeds::{FeedName, FeedSet, Feeds};
 pub use narrow::{NarrowingError, ScopeChange, Widening};
 pub use network::{NetworkSet, Networks};
 pub use packages::{PackagePattern, PackageSet, Packages};
 pub use permission::{Permission, Permissions};
+pub(crate) use table::ScopeTable;
 
 /// Why a scope or one of its parts was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use crate::record::StoredToken;
+use crate::scope::ScopeTable;
 use crate::token::TokenId;
 
 /// How a SQL backend caches token records, and how long it waits for its database.
@@ -193,6 +194,8 @@ pub(crate) struct TokenCache {
     /// Whether entries may be used: false while the change feed that keeps them fresh
     /// is down (the cache is then empty and bypassed).
     trusted: AtomicBool,
+    /// The scopes of the cached records, each kept once.
+    scopes: ScopeTable,
 }
 
 impl TokenCache {
@@ -206,6 +209,7 @@ impl TokenCache {
             ttl: config.ttl,
             capacity: config.capacity,
             trusted: AtomicBool::new(true),
+            scopes: ScopeTable::default(),
         }
     }
 
@@ -269,25 +273,31 @@ impl TokenCache {
     }
 
     /// Keeps a record just loaded, unless a write was made since `epoch` was taken (the
-    /// record may then predate that write, and is not kept).
-    pub(crate) fn put(&self, stored: StoredToken, epoch: u64) {
+    /// record may then predate that write, and is not kept). Returns the record, its
+    /// scope now the one copy the cache keeps of it.
+    pub(crate) fn put(&self, mut stored: StoredToken, epoch: u64) -> StoredToken {
         if self.ttl.is_zero() || self.capacity == 0 {
-            return;
+            return stored;
+        }
+        // A record just read holds a scope of its own: keep the one copy instead.
+        if let Some(record) = Arc::get_mut(&mut stored.record) {
+            record.scope = self.scopes.share(record.scope.clone());
         }
         // The trust bound runs from before the check: never later than the read began
         // to count as "loaded".
         let read_started = Instant::now();
         let _writing = self.writing();
         if self.epoch.load(Ordering::Acquire) != epoch || !self.trusted.load(Ordering::Acquire) {
-            return;
+            return stored;
         }
         self.entries.insert(
             stored.record.id,
             Entry {
-                stored,
+                stored: stored.clone(),
                 loaded: read_started,
             },
         );
+        stored
     }
 
     /// Forgets one record: call it after the write to it has committed.

@@ -4,9 +4,9 @@
 //! together.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
 
@@ -15,7 +15,7 @@ use super::{
 };
 use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
-use crate::scope::Scope;
+use crate::scope::ScopeTable;
 use crate::token::TokenId;
 
 /// "Never used", in the last-used cell.
@@ -73,36 +73,7 @@ pub struct MemoryStore {
     audit: RwLock<(u64, Vec<StoredAuditRow>)>,
     /// Every scope a stored token holds, each once: a token's record holds the one kept
     /// here, so a million tokens with one scope keep one copy of it.
-    scopes: Mutex<Scopes>,
-}
-
-/// The scopes stored tokens hold, each once, and the table's size after the last time
-/// the unused ones were forgotten (they are again when it has doubled since, so the
-/// table never holds more than about twice the scopes in use).
-#[derive(Debug, Default)]
-struct Scopes {
-    kept: HashSet<Scope>,
-    after_last_sweep: usize,
-}
-
-impl Scopes {
-    /// The one copy of `scope` kept.
-    fn share(&mut self, scope: Scope) -> Scope {
-        if let Some(kept) = self.kept.get(&scope) {
-            return kept.clone();
-        }
-        if self.kept.len() >= self.after_last_sweep.saturating_mul(2).max(1024) {
-            self.sweep();
-        }
-        self.kept.insert(scope.clone());
-        scope
-    }
-
-    /// Forgets the scopes no one else holds.
-    fn sweep(&mut self) {
-        self.kept.retain(|scope| scope.holders() > 1);
-        self.after_last_sweep = self.kept.len();
-    }
+    scopes: ScopeTable,
 }
 
 impl Default for MemoryStore {
@@ -131,7 +102,7 @@ impl Default for MemoryStore {
             },
             keys: RwLock::default(),
             audit: RwLock::default(),
-            scopes: Mutex::default(),
+            scopes: ScopeTable::default(),
         }
     }
 }
@@ -167,11 +138,7 @@ impl MemoryStore {
         if let Some((id, _)) = accounts.get_key_value(&record.account) {
             record.account = id.clone();
         }
-        record.scope = self
-            .scopes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .share(record.scope);
+        record.scope = self.scopes.share(record.scope);
         record
     }
 
@@ -354,10 +321,7 @@ impl TokenStore for MemoryStore {
             shard.retain(|_, s| s.record.revoked_at.is_none_or(|at| at >= before));
             purged += (was - shard.len()) as u64;
         }
-        self.scopes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .sweep();
+        self.scopes.sweep();
         Ok(purged)
     }
 
@@ -499,7 +463,7 @@ mod tests {
         assert!(kept.is_same_copy(&a.record.account));
         drop(alice);
         drop((a, b, c));
-        let kept = |store: &MemoryStore| store.scopes.lock().unwrap().kept.len();
+        let kept = |store: &MemoryStore| store.scopes.len();
         let before = kept(&store);
         // Token 12 revoked and purged: its scope is no one's.
         let mut revoked = (*stored(&store, 12).unwrap().record).clone();

@@ -574,7 +574,7 @@ impl TokenStore for SqliteStore {
             return Ok(None);
         };
         self.inner.uses.merge(&mut stored);
-        self.inner.cache.put(stored.clone(), epoch);
+        let stored = self.inner.cache.put(stored, epoch);
         Ok(Some(stored))
     }
 

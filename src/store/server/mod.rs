@@ -636,7 +636,7 @@ impl TokenStore for SqlStore {
         };
         let mut stored = token_row(&row).map_err(backend)?.into_stored()?;
         inner.uses.merge(&mut stored);
-        inner.cache.put(stored.clone(), epoch);
+        let stored = inner.cache.put(stored, epoch);
         Ok(Some(stored))
     }
 
