@@ -59,6 +59,23 @@ pub enum TokenKind {
     Scoped,
     /// A short-lived child minted from another token, inside its parent's scope.
     Derived,
+    /// A short-lived key minted by a trusted-publishing exchange (a CI job's OIDC token),
+    /// the child of its policy's hidden record: it follows the policy's scope and dies
+    /// with it. Its description names the issuer, repository, workflow and run.
+    TrustedPublishing,
+    /// A trusted-publishing policy's hidden record: the parent of the keys minted from
+    /// it, holding the policy's scope. Its secret is never shown; no management call on
+    /// tokens reaches it.
+    TrustPolicy,
+}
+
+impl TokenKind {
+    /// Whether a token of this kind is the child of another record (a derived key, or a
+    /// key minted from a trusted-publishing policy): it lives inside its parent's scope
+    /// and standing, and is never a parent itself.
+    pub fn has_parent(self) -> bool {
+        matches!(self, TokenKind::Derived | TokenKind::TrustedPublishing)
+    }
 }
 
 /// A token as stored: never the secret, only its keyed hash.
@@ -134,7 +151,9 @@ impl TokenRecord {
     /// token: it is `account`'s, and not revoked unless `revoked_too` (a revoked record
     /// is kept only so that a later use is logged as such).
     pub(crate) fn reachable_by(&self, account: &AccountId, revoked_too: bool) -> bool {
-        self.account == *account && (revoked_too || self.revoked_at.is_none())
+        self.account == *account
+            && (revoked_too || self.revoked_at.is_none())
+            && self.kind != TokenKind::TrustPolicy
     }
 
     /// When the newest retired secret stops working, if it still works at `now`.

@@ -17,6 +17,8 @@ use crate::account::AccountId;
 use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::token::TokenId;
 
+mod trust;
+
 /// "Never used", in the last-used cell.
 const NEVER: i64 = i64::MIN;
 
@@ -70,6 +72,8 @@ pub struct MemoryStore {
     keys: RwLock<BTreeMap<u32, KeyFingerprint>>,
     /// The audit trail, oldest first (numbered from 1).
     audit: RwLock<(u64, Vec<StoredAuditRow>)>,
+    /// Trusted-publishing policies and used OIDC token ids (`memory/trust.rs`).
+    trust: super::trust::MemoryTrust,
 }
 
 impl Default for MemoryStore {
@@ -97,6 +101,7 @@ impl Default for MemoryStore {
             },
             keys: RwLock::default(),
             audit: RwLock::default(),
+            trust: super::trust::MemoryTrust::default(),
         }
     }
 }

@@ -59,10 +59,12 @@ use crate::{
 mod checks;
 mod listing;
 mod rules;
+mod trust;
 
 pub use checks::*;
 pub use listing::*;
 pub use rules::*;
+pub use trust::*;
 
 /// A backend under test: how to make a store on its storage, and (optionally) how to spoil
 /// a stored row behind the store's back.
