@@ -35,11 +35,15 @@
 //! # Ok::<(), feedkey::oidc::OidcError>(())
 //! ```
 
+mod keys;
 mod policy;
+mod refusal;
 mod verify;
 
+pub use keys::{IssuerKeys, StaticIssuers};
 pub use policy::{LockedIds, Trust, TrustRule, minted_lifetime};
-pub use verify::{OidcIssuer, VerifiedClaims};
+pub use refusal::Refusal;
+pub use verify::{MAX_TOKEN_LEN, OidcIssuer, VerifiedClaims, unverified_issuer};
 
 /// Why an OIDC token was not accepted, or an issuer not configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,5 +54,5 @@ pub enum OidcError {
     Config(String),
     /// The token failed a check: which one, for the log (never for the client).
     #[error("OIDC token refused: {0}")]
-    Rejected(String),
+    Rejected(Refusal),
 }
