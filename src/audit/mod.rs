@@ -91,6 +91,12 @@ pub enum AuditKind {
         /// The tokens and their expiry.
         tokens: Vec<(TokenId, OffsetDateTime)>,
     },
+    /// A trusted-publishing policy was added (the event's token is the policy's id).
+    TrustPolicyAdded,
+    /// A trusted-publishing policy was narrowed, or locked to its repository's ids.
+    TrustPolicyEdited,
+    /// A trusted-publishing policy was removed, and the keys minted from it with it.
+    TrustPolicyRemoved,
 }
 
 /// Why a token was revoked.
@@ -115,7 +121,8 @@ impl AuditKind {
     /// A short, stable name for the kind, as the stored trail keeps it and
     /// [`AuditFilter::kind`] takes it: `account-created`, `password-changed`, `issued`,
     /// `refreshed`, `primary-regenerated`, `edited`, `revoked`, `derived`, `used`,
-    /// `denied`, `retired-secret-reused`, `expiring-soon`.
+    /// `denied`, `retired-secret-reused`, `expiring-soon`, `trust-policy-added`,
+    /// `trust-policy-edited`, `trust-policy-removed`.
     pub fn code(&self) -> &'static str {
         match self {
             AuditKind::AccountCreated => "account-created",
@@ -130,6 +137,9 @@ impl AuditKind {
             AuditKind::Denied { .. } => "denied",
             AuditKind::RetiredSecretReused => "retired-secret-reused",
             AuditKind::ExpiringSoon { .. } => "expiring-soon",
+            AuditKind::TrustPolicyAdded => "trust-policy-added",
+            AuditKind::TrustPolicyEdited => "trust-policy-edited",
+            AuditKind::TrustPolicyRemoved => "trust-policy-removed",
         }
     }
 }
@@ -287,6 +297,9 @@ impl fmt::Display for AuditKind {
             AuditKind::ExpiringSoon { tokens } => {
                 write!(f, "{} tokens expiring soon", tokens.len())
             }
+            AuditKind::TrustPolicyAdded => f.write_str("trusted-publishing policy added"),
+            AuditKind::TrustPolicyEdited => f.write_str("trusted-publishing policy edited"),
+            AuditKind::TrustPolicyRemoved => f.write_str("trusted-publishing policy removed"),
         }
     }
 }

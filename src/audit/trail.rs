@@ -63,6 +63,12 @@ pub enum TrailKind {
         /// The tokens and their expiry.
         tokens: Vec<(TokenId, OffsetDateTime)>,
     },
+    /// [`AuditKind::TrustPolicyAdded`].
+    TrustPolicyAdded,
+    /// [`AuditKind::TrustPolicyEdited`].
+    TrustPolicyEdited,
+    /// [`AuditKind::TrustPolicyRemoved`].
+    TrustPolicyRemoved,
 }
 
 /// One event of the stored trail.
@@ -148,7 +154,10 @@ pub(crate) fn encode(event: &AuditEvent) -> AuditRow {
         | AuditKind::Issued
         | AuditKind::PrimaryRegenerated
         | AuditKind::Edited
-        | AuditKind::RetiredSecretReused => Detail::default(),
+        | AuditKind::RetiredSecretReused
+        | AuditKind::TrustPolicyAdded
+        | AuditKind::TrustPolicyEdited
+        | AuditKind::TrustPolicyRemoved => Detail::default(),
         AuditKind::Refreshed { old_secret_until } => Detail {
             old_secret_until: Some(nanos(*old_secret_until)),
             ..Detail::default()
@@ -263,6 +272,9 @@ pub(crate) fn decode(stored: StoredAuditRow) -> Result<TrailEvent, StoreError> {
                 .map(|(id, at)| Ok((id, time(at)?)))
                 .collect::<Result<_, StoreError>>()?,
         },
+        "trust-policy-added" => TrailKind::TrustPolicyAdded,
+        "trust-policy-edited" => TrailKind::TrustPolicyEdited,
+        "trust-policy-removed" => TrailKind::TrustPolicyRemoved,
         other => return Err(corrupt(format!("unknown kind {other:?}"))),
     };
     Ok(TrailEvent {
@@ -346,6 +358,9 @@ mod tests {
                 AuditKind::RetiredSecretReused,
                 TrailKind::RetiredSecretReused,
             ),
+            (AuditKind::TrustPolicyAdded, TrailKind::TrustPolicyAdded),
+            (AuditKind::TrustPolicyEdited, TrailKind::TrustPolicyEdited),
+            (AuditKind::TrustPolicyRemoved, TrailKind::TrustPolicyRemoved),
             (
                 AuditKind::ExpiringSoon {
                     tokens: vec![(id, at)],
