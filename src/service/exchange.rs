@@ -263,12 +263,13 @@ mod tests {
         let alice = AccountId::new("alice").unwrap();
         let bob = AccountId::new("bob").unwrap();
         let id = |c: Result<Candidate, Refusal>| c.map(|c| c.row.id);
-        let cases: Vec<(
-            &str,
+        type Case<'a> = (
+            &'a str,
             Vec<Candidate>,
-            Option<&AccountId>,
+            Option<&'a AccountId>,
             Result<TokenId, Refusal>,
-        )> = vec![
+        );
+        let cases: Vec<Case<'_>> = vec![
             (
                 "none trusts",
                 vec![],

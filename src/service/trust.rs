@@ -569,10 +569,17 @@ mod tests {
             rule: rule(Some("production")),
             ..current.clone()
         };
-        let mut other = TrustPolicyEdit::default();
-        other.environment = Some("staging".into());
-        assert!(narrowed(&required, &other).is_err(), "another environment");
-        other.environment = Some("production".into());
-        assert_eq!(narrowed(&required, &other).unwrap(), required);
+        let environment = |name: &str| TrustPolicyEdit {
+            environment: Some(name.into()),
+            ..TrustPolicyEdit::default()
+        };
+        assert!(
+            narrowed(&required, &environment("staging")).is_err(),
+            "another environment"
+        );
+        assert_eq!(
+            narrowed(&required, &environment("production")).unwrap(),
+            required
+        );
     }
 }
