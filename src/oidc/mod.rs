@@ -35,11 +35,16 @@
 //! # Ok::<(), feedkey::oidc::OidcError>(())
 //! ```
 
+#[cfg(feature = "oidc-fetch")]
+mod fetch;
 mod keys;
 mod policy;
 mod refusal;
 mod verify;
 
+#[cfg(feature = "oidc-fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc-fetch")))]
+pub use fetch::FetchedIssuer;
 pub use keys::{IssuerKeys, StaticIssuers};
 pub use policy::{LockedIds, Trust, TrustRule, minted_lifetime};
 pub use refusal::Refusal;
