@@ -293,7 +293,16 @@ mod tests {
         );
         let mut revoked = live.clone();
         revoked.revoked_at = Some(NOW);
+        // A trusted-publishing policy's hidden record: its policy calls reach it, never
+        // the token calls.
+        let mut policy = live.clone();
+        policy.kind = TokenKind::TrustPolicy;
+        let mut minted = live.clone();
+        minted.kind = TokenKind::TrustedPublishing;
         for (record, asker, revoked_too, reached) in [
+            (&policy, "alice", false, false),
+            (&policy, "alice", true, false),
+            (&minted, "alice", false, true),
             (&live, "alice", false, true),
             (&live, "alice", true, true),
             (&live, "bob", false, false),
@@ -305,8 +314,9 @@ mod tests {
             assert_eq!(
                 record.reachable_by(&account(asker), revoked_too),
                 reached,
-                "{asker:?} revoked_too={revoked_too} revoked={:?}",
-                record.revoked_at
+                "{asker:?} revoked_too={revoked_too} revoked={:?} kind={:?}",
+                record.revoked_at,
+                record.kind
             );
         }
     }
