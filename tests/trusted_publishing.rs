@@ -288,6 +288,28 @@ async fn a_minted_key_dies_after_its_lifetime_and_when_its_policy_is_removed() {
 }
 
 #[tokio::test]
+async fn a_used_token_id_is_forgotten_only_once_the_token_can_no_longer_verify() {
+    let w = world(MemoryStore::new()).await;
+    let token = signed(&job(NOW, "kept"));
+    w.keys.exchange(&issuers(), &token, None).await.unwrap();
+    assert_eq!(w.keys.forget_used_oidc_tokens().await.unwrap(), 0);
+    // Past `exp` (290 s) but within the leeway: still remembered, still a replay.
+    w.clock.advance(Duration::seconds(320));
+    assert_eq!(w.keys.forget_used_oidc_tokens().await.unwrap(), 0);
+    assert_eq!(
+        refusal(w.keys.exchange(&issuers(), &token, None).await),
+        Refusal::Replayed
+    );
+    // Past `exp` and the most leeway: forgotten, and the token itself is expired.
+    w.clock.advance(Duration::minutes(5));
+    assert_eq!(w.keys.forget_used_oidc_tokens().await.unwrap(), 1);
+    assert_eq!(
+        refusal(w.keys.exchange(&issuers(), &token, None).await),
+        Refusal::Expired
+    );
+}
+
+#[tokio::test]
 async fn narrowing_a_policy_narrows_the_keys_already_minted_and_it_never_widens() {
     let w = world(MemoryStore::new()).await;
     let issued = w

@@ -144,6 +144,16 @@ impl<S: TokenStore + TrustStore> Feedkey<S> {
         self.mint_from(&row, &claims).await
     }
 
+    /// Forgets the ids of used OIDC tokens that can no longer verify (past their expiry
+    /// and the most leeway an issuer allows): a daily job's chore, which keeps the table
+    /// of used ids to the tokens of the last few minutes. Returns how many were forgotten.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn forget_used_oidc_tokens(&self) -> Result<u64, Error> {
+        Ok(self.store.purge_token_ids(self.now()).await?)
+    }
+
     /// Locks a policy made with names only to the token's ids, once: when another
     /// exchange locked it first, its ids must be this token's.
     async fn lock_ids(
