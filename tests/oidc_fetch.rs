@@ -2,11 +2,16 @@
 //! test issuer (its RSA and EC keys) publishes its configuration and JWKS on loopback; the
 //! keys are fetched once and cached, a token naming a new key makes one refetch, a flood
 //! of unknown key ids makes none within the window, and while the issuer is down the
-//! cached keys go on serving, through `Feedkey::exchange` too.
+//! cached keys go on serving, through `Feedkey::exchange` too; and the cargo registry
+//! example, given only the issuer's URL, fetches its keys (run `cargo build
+//! --all-features --examples` first).
 
 #![cfg(feature = "oidc-fetch")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[cfg(all(feature = "sqlite", feature = "http", feature = "tracing"))]
+#[path = "common/example_server.rs"]
+mod example_server;
 #[path = "common/oidc_issuer.rs"]
 mod issuer;
 
@@ -236,4 +241,48 @@ fn an_issuer_is_fetched_over_https_or_from_loopback_only() {
     }
     assert!(FetchedIssuer::new("https://token.actions.githubusercontent.com", "aud").is_ok());
     assert!(FetchedIssuer::new("https://token.actions.githubusercontent.com", "").is_err());
+}
+
+/// The cargo registry example, given `--oidc-issuer` without `--oidc-jwks`, fetches the
+/// issuer's keys and exchanges its tokens.
+#[cfg(all(feature = "sqlite", feature = "http", feature = "tracing"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cargo_example_fetches_the_issuers_keys() {
+    let p = serve(&["rsa-1", "ec-1"]).await;
+    let base = p.base.clone();
+    let server = tokio::task::spawn_blocking(move || {
+        example_server::Server::start(
+            "cargo_registry",
+            &["--oidc-issuer", &base, "--oidc-audience", issuer::AUDIENCE],
+            "Authorization",
+        )
+    })
+    .await
+    .unwrap();
+    let rule = json!({
+        "forge": "git-hub", "issuer": p.base, "owner": "contoso",
+        "repository": "service", "workflow": "release.yml",
+    });
+    let body = json!({ "rule": rule, "permissions": ["push-new"], "packages": ["acme-*"] });
+    let jwt = token(&p, "ec-1", "fetched");
+    let (status, answer) = tokio::task::spawn_blocking(move || {
+        server.api("POST", "/api/trust-policies", Some(body));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(format!("{}/api/v1/trusted_publishing/tokens", server.url))
+            .header("Content-Type", "application/json")
+            .send(json!({ "jwt": jwt }).to_string())
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, text)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"token\":\"fk_"), "{answer}");
+    assert_eq!(p.fetches.load(Ordering::SeqCst), 1);
 }

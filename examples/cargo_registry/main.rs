@@ -80,12 +80,12 @@ pub struct App<S> {
     scanning: Option<shared::leaks::ScanningKeys>,
     /// The OIDC issuers trusted publishing takes (`--oidc-issuer`).
     #[cfg(feature = "oidc")]
-    issuers: Option<feedkey::oidc::StaticIssuers>,
+    issuers: Option<trusted::Issuers>,
 }
 
 #[cfg(feature = "oidc")]
 impl<S: TokenStore + TrustStore + 'static> trusted::Trusting for App<S> {
-    fn issuers(&self) -> Option<&feedkey::oidc::StaticIssuers> {
+    fn issuers(&self) -> Option<&trusted::Issuers> {
         self.issuers.as_ref()
     }
 }

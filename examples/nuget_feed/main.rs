@@ -81,12 +81,12 @@ pub struct App {
     scanning: Option<shared::leaks::ScanningKeys>,
     /// The OIDC issuers trusted publishing takes (`--oidc-issuer`): `POST /api/v2/token`.
     #[cfg(feature = "oidc")]
-    issuers: Option<feedkey::oidc::StaticIssuers>,
+    issuers: Option<trusted::Issuers>,
 }
 
 #[cfg(feature = "oidc")]
 impl trusted::Trusting for App {
-    fn issuers(&self) -> Option<&feedkey::oidc::StaticIssuers> {
+    fn issuers(&self) -> Option<&trusted::Issuers> {
         self.issuers.as_ref()
     }
 }

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
-use feedkey::oidc::{OidcIssuer, Refusal, StaticIssuers, TrustRule};
+use feedkey::oidc::{IssuerKeys, OidcIssuer, Refusal, StaticIssuers, TrustRule};
 use feedkey::store::TrustStore;
 use feedkey::time::Duration;
 use feedkey::{
@@ -40,7 +40,26 @@ use crate::shared::{Caller, Registry, error};
 /// A registry that takes trusted publishing: the issuers it trusts.
 pub trait Trusting: Registry {
     /// The issuers, when the server was started with one.
-    fn issuers(&self) -> Option<&StaticIssuers>;
+    fn issuers(&self) -> Option<&Issuers>;
+}
+
+/// Where the issuer's keys come from: a JWKS file, or (feature `oidc-fetch`) the issuer.
+pub enum Issuers {
+    /// The keys of `--oidc-jwks`.
+    Static(StaticIssuers),
+    /// The keys the issuer publishes, fetched and cached.
+    #[cfg(feature = "oidc-fetch")]
+    Fetched(feedkey::oidc::FetchedIssuer),
+}
+
+impl IssuerKeys for Issuers {
+    async fn issuer(&self, iss: &str, kid: &str) -> Result<Arc<OidcIssuer>, Refusal> {
+        match self {
+            Issuers::Static(keys) => keys.issuer(iss, kid).await,
+            #[cfg(feature = "oidc-fetch")]
+            Issuers::Fetched(keys) => keys.issuer(iss, kid).await,
+        }
+    }
 }
 
 /// The flags that configure an issuer.
@@ -48,9 +67,10 @@ pub trait Trusting: Registry {
 pub struct TrustArgs {
     /// Take trusted publishing from this OIDC issuer (such as
     /// https://token.actions.githubusercontent.com)
-    #[arg(long, value_name = "URL", requires_all = ["oidc_jwks", "oidc_audience"])]
+    #[arg(long, value_name = "URL", requires = "oidc_audience")]
     pub oidc_issuer: Option<String>,
-    /// The issuer's signing keys: a JWKS file
+    /// The issuer's signing keys: a JWKS file. Without it (and with the `oidc-fetch`
+    /// feature), they are fetched from the issuer and cached
     #[arg(long, value_name = "FILE")]
     pub oidc_jwks: Option<std::path::PathBuf>,
     /// The audience the issuer's tokens must name (this registry's own)
@@ -60,16 +80,23 @@ pub struct TrustArgs {
 
 impl TrustArgs {
     /// The issuers the flags name (none without `--oidc-issuer`).
-    pub fn issuers(&self) -> Result<Option<StaticIssuers>, Box<dyn std::error::Error>> {
-        let (Some(url), Some(jwks), Some(audience)) =
-            (&self.oidc_issuer, &self.oidc_jwks, &self.oidc_audience)
-        else {
+    pub fn issuers(&self) -> Result<Option<Issuers>, Box<dyn std::error::Error>> {
+        let (Some(url), Some(audience)) = (&self.oidc_issuer, &self.oidc_audience) else {
             return Ok(None);
         };
-        let jwks = std::fs::read_to_string(jwks)?;
-        Ok(Some(StaticIssuers::from(OidcIssuer::new(
-            url, audience, &jwks,
-        )?)))
+        match &self.oidc_jwks {
+            Some(jwks) => {
+                let jwks = std::fs::read_to_string(jwks)?;
+                let issuer = OidcIssuer::new(url, audience, &jwks)?;
+                Ok(Some(Issuers::Static(StaticIssuers::from(issuer))))
+            }
+            #[cfg(feature = "oidc-fetch")]
+            None => Ok(Some(Issuers::Fetched(feedkey::oidc::FetchedIssuer::new(
+                url, audience,
+            )?))),
+            #[cfg(not(feature = "oidc-fetch"))]
+            None => Err("--oidc-issuer needs --oidc-jwks (or the oidc-fetch feature)".into()),
+        }
     }
 }
 
