@@ -87,7 +87,7 @@ impl Grant {
     pub fn granted_by(&self) -> GrantedBy {
         match &self.principal {
             Principal::Token(r) if r.kind == TokenKind::Primary => GrantedBy::PrimaryKey,
-            Principal::Token(r) if r.kind == TokenKind::Derived => GrantedBy::DerivedToken,
+            Principal::Token(r) if r.kind.has_parent() => GrantedBy::DerivedToken,
             Principal::Token(_) => GrantedBy::Token,
             Principal::Password(_) => GrantedBy::Password,
         }

@@ -86,6 +86,21 @@ pub enum Error {
     /// ([`Feedkey::check_keys`](crate::Feedkey::check_keys)).
     #[error(transparent)]
     KeyMismatch(KeyCheckError),
+    /// No such trusted-publishing policy in this account (or it was removed).
+    #[error("no such trusted-publishing policy")]
+    PolicyNotFound,
+    /// A trusted-publishing policy's rule, lifetime or environment is invalid.
+    #[error("invalid trusted-publishing policy: {0}")]
+    InvalidPolicy(&'static str),
+    /// A policy edit would widen this part (its packages, its keys' lifetime, its
+    /// environment); policies only narrow.
+    #[error("an edit cannot widen a trusted-publishing policy's {0}")]
+    PolicyWidens(&'static str),
+    /// A trusted-publishing exchange was refused: the reason is for the log; tell the
+    /// client only [`Refusal::CLIENT_MESSAGE`](crate::oidc::Refusal::CLIENT_MESSAGE).
+    #[cfg(feature = "oidc")]
+    #[error("trusted publishing refused: {0}")]
+    NotAllowed(crate::oidc::Refusal),
 }
 
 impl From<NarrowingError> for Error {

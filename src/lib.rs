@@ -53,6 +53,9 @@ pub use service::{
     Feedkey, FeedkeyBuilder, IssuedToken, LeakVerdict, NewChild, NewToken, Refresh, TokenEdit,
 };
 pub use service::{KeyVersionUse, RevokeSelection};
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub use service::{MAX_MINTED_LIFETIME, NewTrustPolicy, TrustPolicy, TrustPolicyEdit};
 pub use store::{MemoryStore, TokenStore};
 /// The time types the API speaks: re-exported so users need not match versions.
 pub use time;

@@ -73,6 +73,23 @@ pub enum TokenKind {
     Scoped,
     /// A short-lived child minted from another token, inside its parent's scope.
     Derived,
+    /// A short-lived key minted by a trusted-publishing exchange (a CI job's OIDC token),
+    /// the child of its policy's hidden record: it follows the policy's scope and dies
+    /// with it. Its description names the issuer, repository, workflow and run.
+    TrustedPublishing,
+    /// A trusted-publishing policy's hidden record: the parent of the keys minted from
+    /// it, holding the policy's scope. Its secret is never shown; no management call on
+    /// tokens reaches it.
+    TrustPolicy,
+}
+
+impl TokenKind {
+    /// Whether a token of this kind is the child of another record (a derived key, or a
+    /// key minted from a trusted-publishing policy): it lives inside its parent's scope
+    /// and standing, and is never a parent itself.
+    pub fn has_parent(self) -> bool {
+        matches!(self, TokenKind::Derived | TokenKind::TrustedPublishing)
+    }
 }
 
 /// A token as stored: never the secret, only its keyed hash.
@@ -152,7 +169,9 @@ impl TokenRecord {
     /// token: it is `account`'s, and not revoked unless `revoked_too` (a revoked record
     /// is kept only so that a later use is logged as such).
     pub(crate) fn reachable_by(&self, account: &AccountId, revoked_too: bool) -> bool {
-        self.account == *account && (revoked_too || self.revoked_at.is_none())
+        self.account == *account
+            && (revoked_too || self.revoked_at.is_none())
+            && self.kind != TokenKind::TrustPolicy
     }
 
     /// When the newest retired secret stops working, if it still works at `now`.
@@ -294,7 +313,16 @@ mod tests {
         );
         let mut revoked = live.clone();
         revoked.revoked_at = Some(NOW);
+        // A trusted-publishing policy's hidden record: its policy calls reach it, never
+        // the token calls.
+        let mut policy = live.clone();
+        policy.kind = TokenKind::TrustPolicy;
+        let mut minted = live.clone();
+        minted.kind = TokenKind::TrustedPublishing;
         for (record, asker, revoked_too, reached) in [
+            (&policy, "alice", false, false),
+            (&policy, "alice", true, false),
+            (&minted, "alice", false, true),
             (&live, "alice", false, true),
             (&live, "alice", true, true),
             (&live, "bob", false, false),
@@ -306,8 +334,9 @@ mod tests {
             assert_eq!(
                 record.reachable_by(&account(asker), revoked_too),
                 reached,
-                "{asker:?} revoked_too={revoked_too} revoked={:?}",
-                record.revoked_at
+                "{asker:?} revoked_too={revoked_too} revoked={:?} kind={:?}",
+                record.revoked_at,
+                record.kind
             );
         }
     }

@@ -376,3 +376,61 @@ async fn a_mysql_database_from_before_byte_comparison_is_migrated() {
     assert_eq!(primary.status, TokenStatus::Active);
     server.cleanup().await;
 }
+
+/// Trusted publishing's store rules (`feedkey::store::testing::an_oidc_token_id_is_used_once_across_servers`
+/// and `trust_policies_are_kept_and_replaced_by_revision`) on every backend.
+mod trust {
+    #[allow(unused_imports)]
+    use feedkey::store::testing::{
+        Backend, MemoryBackend, an_oidc_token_id_is_used_once_across_servers, run_test,
+        trust_policies_are_kept_and_replaced_by_revision,
+    };
+
+    #[test]
+    fn memory_uses_each_oidc_token_id_once() {
+        run_test(an_oidc_token_id_is_used_once_across_servers(&MemoryBackend));
+        run_test(trust_policies_are_kept_and_replaced_by_revision(
+            &MemoryBackend,
+        ));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_uses_each_oidc_token_id_once() {
+        run_test(an_oidc_token_id_is_used_once_across_servers(
+            &super::Sqlite::new(),
+        ));
+        run_test(trust_policies_are_kept_and_replaced_by_revision(
+            &super::Sqlite::new(),
+        ));
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    fn on_server(var: &'static str) {
+        run_test(async {
+            for check in 0..2 {
+                let Some(server) = super::server::Server::new(var).await else {
+                    return;
+                };
+                if check == 0 {
+                    an_oidc_token_id_is_used_once_across_servers(&server).await;
+                } else {
+                    trust_policies_are_kept_and_replaced_by_revision(&server).await;
+                }
+                server.cleanup().await;
+            }
+        });
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn postgres_uses_each_oidc_token_id_once() {
+        on_server("FEEDKEY_TEST_POSTGRES_URL");
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn mysql_uses_each_oidc_token_id_once() {
+        on_server("FEEDKEY_TEST_MYSQL_URL");
+    }
+}

@@ -47,6 +47,9 @@ mod crates;
 mod publish;
 #[path = "../shared/mod.rs"]
 mod shared;
+#[cfg(feature = "oidc")]
+#[path = "../shared/trusted.rs"]
+mod trusted;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +61,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
+use feedkey::store::TrustStore;
 use feedkey::{AccountId, Action, Feedkey, Request, SqliteStore, Target, TokenStore};
 use serde_json::json;
 
@@ -74,6 +78,16 @@ pub struct App<S> {
     crates: Crates,
     /// GitHub's secret-scanning keys (`--secret-scanning-keys`).
     scanning: Option<shared::leaks::ScanningKeys>,
+    /// The OIDC issuers trusted publishing takes (`--oidc-issuer`).
+    #[cfg(feature = "oidc")]
+    issuers: Option<trusted::Issuers>,
+}
+
+#[cfg(feature = "oidc")]
+impl<S: TokenStore + TrustStore + 'static> trusted::Trusting for App<S> {
+    fn issuers(&self) -> Option<&trusted::Issuers> {
+        self.issuers.as_ref()
+    }
 }
 
 impl<S: TokenStore + 'static> Registry for App<S> {
@@ -269,8 +283,14 @@ async fn change_owners() -> Response {
 }
 
 /// The registry's routes.
-fn router<S: TokenStore + 'static>(app: Arc<App<S>>, proxies: TrustedProxies) -> Router {
-    Router::new()
+fn router<S: TokenStore + TrustStore + 'static>(
+    app: Arc<App<S>>,
+    proxies: TrustedProxies,
+) -> Router {
+    let routes = Router::new();
+    #[cfg(feature = "oidc")]
+    let routes = routes.merge(trusted::routes::<App<S>>());
+    routes
         .route("/index/config.json", get(config::<S>))
         .route("/index/{*path}", get(index_file::<S>))
         .route("/api/v1/crates/new", put(publish::<S>))
@@ -312,11 +332,14 @@ struct Args {
     database: Option<String>,
     #[command(flatten)]
     listen: shared::Listen,
+    #[cfg(feature = "oidc")]
+    #[command(flatten)]
+    trust: trusted::TrustArgs,
 }
 
 /// Serves the registry on `store`, printing the index URL and, on first start, the
 /// primary key; returns when interrupted.
-async fn serve<S: TokenStore + 'static>(
+async fn serve<S: TokenStore + TrustStore + 'static>(
     args: &Args,
     store: S,
 ) -> Result<Arc<App<S>>, Box<dyn std::error::Error>> {
@@ -333,6 +356,8 @@ async fn serve<S: TokenStore + 'static>(
         name: args.name.clone(),
         crates: Crates::open(&args.data.join("crates"))?,
         scanning: args.listen.scanning_keys()?,
+        #[cfg(feature = "oidc")]
+        issuers: args.trust.issuers()?,
     });
     shared::metrics::start(args.listen.metrics_listen).await?;
     let listener = args.listen.bind(8080).await?;

@@ -18,6 +18,9 @@
 //!
 //! Every feedkey decision is made in one place: handlers take a [`shared::Caller`] (an
 //! axum extractor) and ask it, and it calls [`shared::guard`].
+//!
+//! Over 600 lines because the start-up (flags, state, router) and the v2 handlers read
+//! best together; trusted publishing (`POST /api/v2/token`) is in `shared/trusted.rs`.
 
 // Handlers answer with a `Response` on every path; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
@@ -32,6 +35,9 @@ mod sessions;
 #[path = "../shared/mod.rs"]
 mod shared;
 mod site;
+#[cfg(feature = "oidc")]
+#[path = "../shared/trusted.rs"]
+mod trusted;
 mod web;
 
 use std::collections::{BTreeSet, HashMap};
@@ -73,6 +79,16 @@ pub struct App {
     public_url: String,
     /// GitHub's secret-scanning keys (`--secret-scanning-keys`).
     scanning: Option<shared::leaks::ScanningKeys>,
+    /// The OIDC issuers trusted publishing takes (`--oidc-issuer`): `POST /api/v2/token`.
+    #[cfg(feature = "oidc")]
+    issuers: Option<trusted::Issuers>,
+}
+
+#[cfg(feature = "oidc")]
+impl trusted::Trusting for App {
+    fn issuers(&self) -> Option<&trusted::Issuers> {
+        self.issuers.as_ref()
+    }
 }
 
 /// Why a feed was not made.
@@ -452,6 +468,9 @@ struct Args {
     expiry_mail_every: u64,
     #[command(flatten)]
     listen: shared::Listen,
+    #[cfg(feature = "oidc")]
+    #[command(flatten)]
+    trust: trusted::TrustArgs,
 }
 
 /// The operator's feeds from the command line, owned by `admin`: made on first start,
@@ -527,6 +546,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mail,
         public_url: public_url.clone(),
         scanning: args.listen.scanning_keys()?,
+        #[cfg(feature = "oidc")]
+        issuers: args.trust.issuers()?,
     });
 
     let sessions = SessionManagerLayer::new(sessions::SiteSessions(site))
@@ -537,7 +558,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_expiry(tower_sessions::Expiry::OnInactivity(
             feedkey::time::Duration::hours(8),
         ));
-    let router = Router::new()
+    let router = Router::new();
+    #[cfg(feature = "oidc")]
+    let router = router.merge(trusted::routes::<App>());
+    let router = router
         .route("/F/{feed}/api/v2", get(service_root))
         .route("/F/{feed}/api/v2/", get(service_root))
         .route("/F/{feed}/api/v2/package", put(push).get(push_probe))

@@ -97,6 +97,12 @@ pub enum AuditKind {
         /// The tokens and their expiry.
         tokens: Vec<(TokenId, OffsetDateTime)>,
     },
+    /// A trusted-publishing policy was added (the event's token is the policy's id).
+    TrustPolicyAdded,
+    /// A trusted-publishing policy was narrowed, or locked to its repository's ids.
+    TrustPolicyEdited,
+    /// A trusted-publishing policy was removed, and the keys minted from it with it.
+    TrustPolicyRemoved,
 }
 
 /// Why a token was revoked.
@@ -123,8 +129,9 @@ impl AuditKind {
     /// A short, stable name for the kind, as the stored trail keeps it and
     /// [`AuditFilter::kind`] takes it: `account-created`, `password-changed`, `issued`,
     /// `account-disabled`, `account-enabled`, `account-deleted`, `refreshed`,
-    /// `primary-regenerated`, `edited`, `revoked`, `derived`, `used`,
-    /// `denied`, `retired-secret-reused`, `expiring-soon`.
+    /// `primary-regenerated`, `edited`, `revoked`, `derived`, `used`, `denied`,
+    /// `retired-secret-reused`, `expiring-soon`, `trust-policy-added`,
+    /// `trust-policy-edited`, `trust-policy-removed`.
     pub fn code(&self) -> &'static str {
         match self {
             AuditKind::AccountCreated => "account-created",
@@ -142,6 +149,9 @@ impl AuditKind {
             AuditKind::Denied { .. } => "denied",
             AuditKind::RetiredSecretReused => "retired-secret-reused",
             AuditKind::ExpiringSoon { .. } => "expiring-soon",
+            AuditKind::TrustPolicyAdded => "trust-policy-added",
+            AuditKind::TrustPolicyEdited => "trust-policy-edited",
+            AuditKind::TrustPolicyRemoved => "trust-policy-removed",
         }
     }
 }
@@ -303,6 +313,9 @@ impl fmt::Display for AuditKind {
             AuditKind::ExpiringSoon { tokens } => {
                 write!(f, "{} tokens expiring soon", tokens.len())
             }
+            AuditKind::TrustPolicyAdded => f.write_str("trusted-publishing policy added"),
+            AuditKind::TrustPolicyEdited => f.write_str("trusted-publishing policy edited"),
+            AuditKind::TrustPolicyRemoved => f.write_str("trusted-publishing policy removed"),
         }
     }
 }

@@ -69,6 +69,12 @@ pub enum TrailKind {
         /// The tokens and their expiry.
         tokens: Vec<(TokenId, OffsetDateTime)>,
     },
+    /// [`AuditKind::TrustPolicyAdded`].
+    TrustPolicyAdded,
+    /// [`AuditKind::TrustPolicyEdited`].
+    TrustPolicyEdited,
+    /// [`AuditKind::TrustPolicyRemoved`].
+    TrustPolicyRemoved,
 }
 
 /// One event of the stored trail.
@@ -158,7 +164,10 @@ pub(crate) fn encode(event: &AuditEvent) -> AuditRow {
         | AuditKind::Issued
         | AuditKind::PrimaryRegenerated
         | AuditKind::Edited
-        | AuditKind::RetiredSecretReused => Detail::default(),
+        | AuditKind::RetiredSecretReused
+        | AuditKind::TrustPolicyAdded
+        | AuditKind::TrustPolicyEdited
+        | AuditKind::TrustPolicyRemoved => Detail::default(),
         AuditKind::Refreshed { old_secret_until } => Detail {
             old_secret_until: Some(nanos(*old_secret_until)),
             ..Detail::default()
@@ -276,6 +285,9 @@ pub(crate) fn decode(stored: StoredAuditRow) -> Result<TrailEvent, StoreError> {
                 .map(|(id, at)| Ok((id, time(at)?)))
                 .collect::<Result<_, StoreError>>()?,
         },
+        "trust-policy-added" => TrailKind::TrustPolicyAdded,
+        "trust-policy-edited" => TrailKind::TrustPolicyEdited,
+        "trust-policy-removed" => TrailKind::TrustPolicyRemoved,
         other => return Err(corrupt(format!("unknown kind {other:?}"))),
     };
     Ok(TrailEvent {
@@ -370,6 +382,9 @@ mod tests {
                 AuditKind::RetiredSecretReused,
                 TrailKind::RetiredSecretReused,
             ),
+            (AuditKind::TrustPolicyAdded, TrailKind::TrustPolicyAdded),
+            (AuditKind::TrustPolicyEdited, TrailKind::TrustPolicyEdited),
+            (AuditKind::TrustPolicyRemoved, TrailKind::TrustPolicyRemoved),
             (
                 AuditKind::ExpiringSoon {
                     tokens: vec![(id, at)],

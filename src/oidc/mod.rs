@@ -35,11 +35,20 @@
 //! # Ok::<(), feedkey::oidc::OidcError>(())
 //! ```
 
+#[cfg(feature = "oidc-fetch")]
+mod fetch;
+mod keys;
 mod policy;
+mod refusal;
 mod verify;
 
+#[cfg(feature = "oidc-fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc-fetch")))]
+pub use fetch::FetchedIssuer;
+pub use keys::{IssuerKeys, StaticIssuers};
 pub use policy::{LockedIds, Trust, TrustRule, minted_lifetime};
-pub use verify::{OidcIssuer, VerifiedClaims};
+pub use refusal::Refusal;
+pub use verify::{MAX_TOKEN_LEN, OidcIssuer, VerifiedClaims, unverified_issuer};
 
 /// Why an OIDC token was not accepted, or an issuer not configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,5 +59,5 @@ pub enum OidcError {
     Config(String),
     /// The token failed a check: which one, for the log (never for the client).
     #[error("OIDC token refused: {0}")]
-    Rejected(String),
+    Rejected(Refusal),
 }

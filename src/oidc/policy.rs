@@ -13,7 +13,8 @@ use crate::policy::lifetime::LifetimePolicy;
 /// only is locked to the ids of the first token it accepts (as nuget.org does), so that
 /// a repository deleted and created again under the same name, which gets a new id, is
 /// not trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "forge", rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum TrustRule {
     /// A GitHub Actions workflow.
@@ -119,6 +120,67 @@ impl TrustRule {
             Ok(lock) => Trust::Trusted { lock },
             Err(why) => Trust::Untrusted(why),
         }
+    }
+
+    /// The lower-cased `owner/repository` (or `namespace/project`) the rule names: the
+    /// key its policy is found by, as [`VerifiedClaims::subject`] is a token's.
+    pub fn subject(&self) -> String {
+        match self {
+            TrustRule::GitHub {
+                owner, repository, ..
+            } => format!("{owner}/{repository}"),
+            TrustRule::GitLab {
+                namespace, project, ..
+            } => format!("{namespace}/{project}"),
+        }
+        .to_ascii_lowercase()
+    }
+
+    /// This rule locked to `ids` (the first accepted token's).
+    #[must_use]
+    pub fn locked_to(&self, ids: &LockedIds) -> Self {
+        let mut rule = self.clone();
+        match &mut rule {
+            TrustRule::GitHub {
+                owner_id,
+                repository_id,
+                ..
+            } => {
+                *owner_id = Some(ids.owner_id.clone());
+                *repository_id = Some(ids.repository_id.clone());
+            }
+            TrustRule::GitLab {
+                namespace_id,
+                project_id,
+                ..
+            } => {
+                *namespace_id = Some(ids.owner_id.clone());
+                *project_id = Some(ids.repository_id.clone());
+            }
+        }
+        rule
+    }
+
+    /// The environment the rule requires, if any.
+    pub fn environment(&self) -> Option<&str> {
+        match self {
+            TrustRule::GitHub { environment, .. } | TrustRule::GitLab { environment, .. } => {
+                environment.as_deref()
+            }
+        }
+    }
+
+    /// This rule requiring `environment` (an edit that narrows: a rule that required
+    /// none now requires one).
+    #[must_use]
+    pub fn with_environment(&self, required: &str) -> Self {
+        let mut rule = self.clone();
+        match &mut rule {
+            TrustRule::GitHub { environment, .. } | TrustRule::GitLab { environment, .. } => {
+                *environment = Some(required.to_owned());
+            }
+        }
+        rule
     }
 
     /// The issuer the rule trusts.

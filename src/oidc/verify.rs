@@ -7,7 +7,87 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use time::{Duration, OffsetDateTime};
 
-use super::OidcError;
+use super::refusal::of_jwt_error;
+use super::{OidcError, Refusal};
+
+/// The longest token read: 16 KiB (GitHub's and GitLab's are 1 to 2 KiB). A longer one is
+/// refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The claims a trust rule reads, which must be strings (or, for ids, numbers) when
+/// present: another type is a [`Refusal::BadClaim`], never a silent mismatch.
+const NAMED_CLAIMS: &[&str] = &[
+    "repository_owner",
+    "repository_owner_id",
+    "repository",
+    "repository_id",
+    "workflow_ref",
+    "job_workflow_ref",
+    "environment",
+    "run_id",
+    "namespace_path",
+    "namespace_id",
+    "project_path",
+    "project_id",
+    "ci_config_ref_uri",
+    "pipeline_id",
+];
+
+/// The header of `jwt`, or why it cannot be read: an algorithm the JWT library does not
+/// know (`none`, say) is [`Refusal::AlgorithmRefused`], anything else unreadable is
+/// [`Refusal::Malformed`].
+fn header_of(jwt: &str) -> Result<jsonwebtoken::Header, Refusal> {
+    use base64::Engine as _;
+    jsonwebtoken::decode_header(jwt).map_err(|_| {
+        let alg = jwt
+            .split('.')
+            .next()
+            .and_then(|head| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(head)
+                    .ok()
+            })
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|header| header.get("alg").map(|alg| alg.is_string()));
+        match alg {
+            Some(true) => Refusal::AlgorithmRefused,
+            _ => Refusal::Malformed,
+        }
+    })
+}
+
+/// The `iss` a token claims, read without verifying anything (to choose the issuer whose
+/// keys verify it), and the `kid` its header names.
+///
+/// # Errors
+/// [`Refusal::TooLarge`], [`Refusal::Malformed`], [`Refusal::NoKeyId`] or
+/// [`Refusal::MissingClaim`] (`iss`).
+pub fn unverified_issuer(jwt: &str) -> Result<(String, String), Refusal> {
+    use base64::Engine as _;
+    if jwt.len() > MAX_TOKEN_LEN {
+        return Err(Refusal::TooLarge);
+    }
+    let header = header_of(jwt)?;
+    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+        return Err(Refusal::AlgorithmRefused);
+    }
+    let kid = header.kid.ok_or(Refusal::NoKeyId)?;
+    let mut parts = jwt.split('.');
+    let payload = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(payload), Some(_), None) => payload,
+        _ => return Err(Refusal::Malformed),
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| Refusal::Malformed)?;
+    let claims: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|_| Refusal::Malformed)?;
+    match claims.get("iss") {
+        Some(serde_json::Value::String(iss)) => Ok((iss.clone(), kid)),
+        Some(_) => Err(Refusal::BadClaim("iss")),
+        None => Err(Refusal::MissingClaim("iss")),
+    }
+}
 
 /// The claims of a verified OIDC token, as the issuer wrote them.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +103,14 @@ pub struct VerifiedClaims {
 }
 
 impl VerifiedClaims {
+    /// The lower-cased `owner/repository` (GitHub's `repository`) or `namespace/project`
+    /// (GitLab's `project_path`) the token names: how its policies are found.
+    pub fn subject(&self) -> Option<String> {
+        self.text("repository")
+            .or_else(|| self.text("project_path"))
+            .map(|s| s.to_ascii_lowercase())
+    }
+
     /// A claim as a string (a number is written out, as GitHub's ids sometimes are).
     pub fn text(&self, name: &str) -> Option<String> {
         match self.claims.get(name)? {
@@ -99,6 +187,16 @@ impl OidcIssuer {
         &self.issuer
     }
 
+    /// The audience its tokens must name.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Whether the issuer has a key of this id.
+    pub fn has_key(&self, kid: &str) -> bool {
+        self.keys.find(kid).is_some()
+    }
+
     /// Verifies `jwt` at `now`: RS256 or ES256 only (`none`, HMAC and anything else are
     /// refused), by the key its `kid` names, whose type (and curve) must fit the
     /// algorithm and whose `alg`, if the JWK gives one, must be the header's; then the
@@ -108,19 +206,21 @@ impl OidcIssuer {
     /// # Errors
     /// [`OidcError::Rejected`] saying which check failed.
     pub fn verify(&self, jwt: &str, now: OffsetDateTime) -> Result<VerifiedClaims, OidcError> {
-        let reject = |why: &str| OidcError::Rejected(why.to_owned());
-        let header = jsonwebtoken::decode_header(jwt).map_err(|_| reject("not a JWT"))?;
+        self.check(jwt, now).map_err(OidcError::Rejected)
+    }
+
+    /// [`OidcIssuer::verify`], each refusal its own reason.
+    fn check(&self, jwt: &str, now: OffsetDateTime) -> Result<VerifiedClaims, Refusal> {
+        if jwt.len() > MAX_TOKEN_LEN {
+            return Err(Refusal::TooLarge);
+        }
+        let header = header_of(jwt)?;
         let algorithm = match header.alg {
             Algorithm::RS256 | Algorithm::ES256 => header.alg,
-            _ => return Err(reject("the algorithm is not RS256 or ES256")),
+            _ => return Err(Refusal::AlgorithmRefused),
         };
-        let kid = header
-            .kid
-            .ok_or_else(|| reject("the header names no key"))?;
-        let jwk = self
-            .keys
-            .find(&kid)
-            .ok_or_else(|| reject("the key is not one of the issuer's"))?;
+        let kid = header.kid.ok_or(Refusal::NoKeyId)?;
+        let jwk = self.keys.find(&kid).ok_or(Refusal::UnknownKey)?;
         let fits = match (&jwk.algorithm, algorithm) {
             (AlgorithmParameters::RSA(_), Algorithm::RS256) => true,
             (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256) => {
@@ -135,46 +235,55 @@ impl OidcIssuer {
             Some(_) => false,
         };
         if !(fits && declared) {
-            return Err(reject("the algorithm does not fit the key"));
+            return Err(Refusal::KeyMismatch);
         }
-        let key = DecodingKey::from_jwk(jwk).map_err(|_| reject("the issuer's key is unusable"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|_| Refusal::KeyMismatch)?;
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[self.issuer.as_str()]);
         validation.set_audience(&[self.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+        validation.set_required_spec_claims(&["iss", "aud"]);
         // `exp`, `nbf` and `iat` are judged below against `now` (the library's clock),
-        // never the system clock.
+        // never the system clock; their presence and type too, each with its reason.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
         let data =
             jsonwebtoken::decode::<BTreeMap<String, serde_json::Value>>(jwt, &key, &validation)
-                .map_err(|e| OidcError::Rejected(format!("{e}")))?;
+                .map_err(|e| of_jwt_error(&e))?;
         let claims = data.claims;
-        let instant = |name: &str| -> Result<Option<OffsetDateTime>, OidcError> {
+        let instant = |name: &'static str| -> Result<Option<OffsetDateTime>, Refusal> {
             match claims.get(name) {
                 None => Ok(None),
                 Some(v) => v
                     .as_i64()
                     .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
                     .map(Some)
-                    .ok_or_else(|| OidcError::Rejected(format!("`{name}` is not a time"))),
+                    .ok_or(Refusal::BadClaim(name)),
             }
         };
-        let expires_at = instant("exp")?.ok_or_else(|| reject("no `exp`"))?;
+        let expires_at = instant("exp")?.ok_or(Refusal::MissingClaim("exp"))?;
+        let not_before = instant("nbf")?;
+        let issued_at = instant("iat")?.ok_or(Refusal::MissingClaim("iat"))?;
         if expires_at.saturating_add(self.leeway) <= now {
-            return Err(reject("the token has expired"));
+            return Err(Refusal::Expired);
         }
-        if instant("nbf")?.is_some_and(|nbf| nbf.saturating_sub(self.leeway) > now) {
-            return Err(reject("the token is not valid yet"));
+        if not_before.is_some_and(|nbf| nbf.saturating_sub(self.leeway) > now) {
+            return Err(Refusal::NotYetValid);
         }
-        if instant("iat")?.is_none_or(|iat| iat.saturating_sub(self.leeway) > now) {
-            return Err(reject("the token was issued in the future"));
+        if issued_at.saturating_sub(self.leeway) > now {
+            return Err(Refusal::IssuedInFuture);
         }
         let jti = match claims.get("jti") {
             Some(serde_json::Value::String(j)) if !j.is_empty() => j.clone(),
-            _ => return Err(reject("no `jti`")),
+            Some(serde_json::Value::String(_)) | None => return Err(Refusal::MissingJti),
+            Some(_) => return Err(Refusal::BadClaim("jti")),
         };
+        for name in NAMED_CLAIMS {
+            match claims.get(*name) {
+                None | Some(serde_json::Value::String(_) | serde_json::Value::Number(_)) => {}
+                Some(_) => return Err(Refusal::BadClaim(name)),
+            }
+        }
         Ok(VerifiedClaims {
             issuer: self.issuer.clone(),
             jti,

@@ -233,7 +233,12 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    #[cfg(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "oidc-fetch"
+    ))]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         return match runtime.spawn_blocking(work).await {
             Ok(done) => Some(done),

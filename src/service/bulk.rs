@@ -73,7 +73,9 @@ impl RevokeSelection {
     /// Whether `stored`, a live token, is selected.
     fn selects(&self, stored: &StoredToken) -> bool {
         let record = &stored.record;
-        if record.kind == TokenKind::Primary {
+        // Primary keys are regenerated, never revoked; a policy's hidden record is
+        // removed with its policy.
+        if matches!(record.kind, TokenKind::Primary | TokenKind::TrustPolicy) {
             return false;
         }
         match self {
@@ -191,6 +193,10 @@ impl<S: TokenStore> Feedkey<S> {
         let mut uses = BTreeMap::new();
         for stored in self.live_tokens(None).await? {
             let record = &stored.record;
+            // A policy's hidden record is never verified: no key version is in use by it.
+            if record.kind == TokenKind::TrustPolicy {
+                continue;
+            }
             let entry: &mut KeyVersionUse =
                 uses.entry(record.secret_hash.key_version()).or_default();
             entry.tokens += 1;

@@ -86,7 +86,7 @@ impl<S: TokenStore> Feedkey<S> {
     ) -> Result<IssuedToken, Error> {
         self.keys_ready().await?;
         let stored = self.owned(account, parent).await?;
-        if stored.record.kind == TokenKind::Derived {
+        if stored.record.kind.has_parent() {
             return Err(Error::DerivedToken);
         }
         // The parent must stand now, by the rule `authorize` uses (a parent is never
@@ -113,7 +113,7 @@ impl<S: TokenStore> Feedkey<S> {
         child: NewChild,
     ) -> Result<IssuedToken, Error> {
         let p = &parent.record;
-        if p.kind == TokenKind::Derived {
+        if p.kind.has_parent() {
             return Err(Error::DerivedToken);
         }
         check_description(&child.description)?;

@@ -144,7 +144,7 @@ impl<S: TokenStore> Feedkey<S> {
             record.description.clone_from(description);
         }
         record.scope = record.scope.narrowed_by(&edit.scope)?;
-        if record.kind != TokenKind::Derived {
+        if !record.kind.has_parent() {
             self.policy
                 .check(now, record.expires_at, record.scope.can_write())?;
         }

@@ -26,6 +26,8 @@ mod authorize;
 mod bulk;
 mod derive;
 mod edit;
+#[cfg(feature = "oidc")]
+mod exchange;
 mod issue;
 mod leak;
 mod maintenance;
@@ -34,6 +36,8 @@ mod shared;
 mod standing;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod trail;
+#[cfg(feature = "oidc")]
+mod trust;
 
 pub use bulk::{KeyVersionUse, RevokeSelection};
 pub use derive::NewChild;
@@ -41,6 +45,8 @@ pub use edit::TokenEdit;
 pub use issue::{IssuedToken, NewToken};
 pub use leak::LeakVerdict;
 pub use rotate::Refresh;
+#[cfg(feature = "oidc")]
+pub use trust::{MAX_MINTED_LIFETIME, NewTrustPolicy, TrustPolicy, TrustPolicyEdit};
 
 use crate::policy::ConfigError;
 

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::policy::lifetime::{Expiry, is_expired};
 use crate::policy::liveness;
 use crate::policy::rotation::RotationPolicy;
-use crate::record::{TokenKind, TokenRecord};
+use crate::record::TokenRecord;
 use crate::secret::{MAX_RETIRED_SECRETS, RetiredSecret};
 use crate::service::Feedkey;
 use crate::store::{StoreError, TokenStore};
@@ -106,7 +106,7 @@ impl<S: TokenStore> Feedkey<S> {
             .update_token_with(account, id, false, |stored| {
                 let record = &stored.record;
                 same_secret.check(record)?;
-                if record.kind == TokenKind::Derived {
+                if record.kind.has_parent() {
                     return Err(Error::DerivedToken);
                 }
                 if is_expired(record.expires_at, now) {

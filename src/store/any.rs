@@ -95,6 +95,10 @@ macro_rules! each {
     };
 }
 
+mod trust;
+
+pub use trust::NoTrustStore;
+
 /// A custom store ([`AnyStore::Custom`]) keeps no audit trail: its calls fail with this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("this store (a custom one behind AnyStore) keeps no audit trail")]

@@ -207,6 +207,9 @@ fn kind_to_db(kind: TokenKind) -> &'static str {
         TokenKind::Primary => "primary",
         TokenKind::Scoped => "scoped",
         TokenKind::Derived => "derived",
+        // At most 16 bytes: MySQL's `kind` column is `VARCHAR(16)`.
+        TokenKind::TrustedPublishing => "trusted-publish",
+        TokenKind::TrustPolicy => "trust-policy",
     }
 }
 
@@ -215,6 +218,8 @@ fn kind_from_db(what: &str, kind: &str) -> Result<TokenKind, StoreError> {
         "primary" => Ok(TokenKind::Primary),
         "scoped" => Ok(TokenKind::Scoped),
         "derived" => Ok(TokenKind::Derived),
+        "trusted-publish" => Ok(TokenKind::TrustedPublishing),
+        "trust-policy" => Ok(TokenKind::TrustPolicy),
         other => Err(corrupt(what, format!("unknown token kind {other:?}"))),
     }
 }

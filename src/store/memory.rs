@@ -18,6 +18,8 @@ use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::scope::ScopeTable;
 use crate::token::TokenId;
 
+mod trust;
+
 /// "Never used", in the last-used cell.
 const NEVER: i64 = i64::MIN;
 
@@ -74,6 +76,8 @@ pub struct MemoryStore {
     /// Every scope a stored token holds, each once: a token's record holds the one kept
     /// here, so a million tokens with one scope keep one copy of it.
     scopes: ScopeTable,
+    /// Trusted-publishing policies and used OIDC token ids (`memory/trust.rs`).
+    trust: super::trust::MemoryTrust,
 }
 
 impl Default for MemoryStore {
@@ -103,6 +107,7 @@ impl Default for MemoryStore {
             keys: RwLock::default(),
             audit: RwLock::default(),
             scopes: ScopeTable::default(),
+            trust: super::trust::MemoryTrust::default(),
         }
     }
 }

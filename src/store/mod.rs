@@ -31,8 +31,9 @@ mod sqlite;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+mod trust;
 
-pub use any::{AnyStore, NoAuditTrail};
+pub use any::{AnyStore, NoAuditTrail, NoTrustStore};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use audit::sql as audit_sql;
 pub use audit::{AuditFilter, AuditRow, AuditStore, StoredAuditRow};
@@ -44,6 +45,9 @@ pub use memory::MemoryStore;
 pub use server::{SqlDialect, SqlStore, UnsupportedUrl};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) use trust::sql as trust_sql;
+pub use trust::{MAX_TRUST_KEY_LEN, TrustPolicyRow, TrustStore, token_id_digest};
 
 /// A backend's own error, wrapped so that the backend's crate can be upgraded without
 /// breaking users. Compares equal only to itself.

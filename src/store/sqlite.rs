@@ -37,6 +37,8 @@ use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::secret::password::off_executor;
 use crate::token::TokenId;
 
+mod trust;
+
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(BackendError::new(e))
 }

@@ -42,6 +42,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     3 => "0003_parent_secret.sql",
     4 => "0004_audit.sql",
     5 => "0005_account_state.sql",
+    6 => "0006_trust.sql",
 );
 
 /// PostgreSQL: each file's [`Migration::statements`] run one by one.
@@ -52,6 +53,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     3 => "0003_parent_secret.sql",
     4 => "0004_audit.sql",
     5 => "0005_account_state.sql",
+    6 => "0006_trust.sql",
 );
 
 /// MySQL and MariaDB: each file's [`Migration::statements`] run one by one, `{nopad_bin}`
@@ -66,6 +68,7 @@ pub(crate) const MYSQL: &[Migration] = migrations!("mysql":
     5 => "0005_parent_secret.sql",
     6 => "0006_audit.sql",
     7 => "0007_account_state.sql",
+    8 => "0008_trust.sql",
 );
 
 /// A migration file [`Migration::statements`] cannot split for certain.
@@ -209,11 +212,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         #[cfg(feature = "sqlite")]
-        assert_eq!(counts(SQLITE), [4, 1, 1, 4, 3]);
+        assert_eq!(counts(SQLITE), [4, 1, 1, 4, 3, 5]);
         #[cfg(any(feature = "postgres", feature = "mysql"))]
         {
-            assert_eq!(counts(POSTGRES), [4, 1, 1, 4, 3]);
-            assert_eq!(counts(MYSQL), [2, 1, 5, 1, 1, 1, 3]);
+            assert_eq!(counts(POSTGRES), [4, 1, 1, 4, 3, 5]);
+            assert_eq!(counts(MYSQL), [2, 1, 5, 1, 1, 1, 3, 2]);
             let v3 = MYSQL[2].statements().unwrap();
             assert!(v3[0].starts_with("ALTER TABLE feedkey_accounts MODIFY id"));
             assert!(v3[0].ends_with("COLLATE {nopad_bin} NOT NULL"));
@@ -293,6 +296,29 @@ mod tests {
             "CREATE INDEX feedkey_audit_account ON feedkey_audit(account, id)".into(),
             "CREATE INDEX feedkey_audit_token ON feedkey_audit(token, id)".into(),
             "CREATE INDEX feedkey_audit_at ON feedkey_audit(at)".into(),
+            lines(&[
+                "CREATE TABLE feedkey_trust_policies (",
+                "    id BLOB PRIMARY KEY,",
+                "    account TEXT NOT NULL,",
+                "    issuer TEXT NOT NULL,",
+                "    subject TEXT NOT NULL,",
+                "    rule TEXT NOT NULL,",
+                "    lifetime_secs INTEGER,",
+                "    created_at INTEGER NOT NULL,",
+                "    revision INTEGER NOT NULL",
+                ")",
+            ]),
+            "CREATE INDEX feedkey_trust_policies_account ON feedkey_trust_policies(account, created_at)"
+                .into(),
+            "CREATE INDEX feedkey_trust_policies_subject ON feedkey_trust_policies(issuer, subject)"
+                .into(),
+            lines(&[
+                "CREATE TABLE feedkey_oidc_used (",
+                "    digest BLOB PRIMARY KEY,",
+                "    expires_at INTEGER NOT NULL",
+                ")",
+            ]),
+            "CREATE INDEX feedkey_oidc_used_expires ON feedkey_oidc_used(expires_at)".into(),
         ];
         assert_eq!(schema, expected);
     }

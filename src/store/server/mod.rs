@@ -39,6 +39,7 @@ mod clock;
 mod health;
 mod migrations;
 mod statements;
+mod trust;
 
 use change_feed::*;
 use health::*;

@@ -60,11 +60,13 @@ mod checks;
 mod listing;
 mod rules;
 mod standing;
+mod trust;
 
 pub use checks::*;
 pub use listing::*;
 pub use rules::*;
 pub use standing::*;
+pub use trust::*;
 
 /// A backend under test: how to make a store on its storage, and (optionally) how to spoil
 /// a stored row behind the store's back.
