@@ -98,7 +98,7 @@ pub struct TrustPolicy {
     pub created_at: OffsetDateTime,
 }
 
-/// An edit of a policy: each part only narrows ([`narrowed`]).
+/// An edit of a policy: each part only narrows (the rule `service::trust::narrowed`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TrustPolicyEdit {
@@ -317,7 +317,7 @@ impl<S: TokenStore + TrustStore> Feedkey<S> {
         view(&row, &parent)
     }
 
-    /// Narrows a policy ([`narrowed`]): its scope, and with it every key already minted
+    /// Narrows a policy (the rule `service::trust::narrowed`): its scope, and with it every key already minted
     /// from it (they act inside their parent's current scope); the lifetime of keys
     /// minted from now on; a required environment.
     ///
