@@ -32,14 +32,29 @@ pub fn have_nuget() -> bool {
 }
 
 /// Runs the real client in `cwd` with a private HOME, bounded in time.
+///
+/// Mono's HTTP stack sometimes fails to write a request's headers on a loaded machine
+/// ("SendFailure (Error writing headers)", a known mono client fault): the request never
+/// reached the server, so it is sent once more, and the retry is printed.
 pub fn nuget(home: &Path, cwd: &Path, args: &[&str]) -> Run {
-    let mut command = Command::new("nuget");
-    command
-        .args(args)
-        .arg("-NonInteractive")
-        .current_dir(cwd)
-        .env("HOME", home);
-    run(command, 120)
+    let once = || {
+        let mut command = Command::new("nuget");
+        command
+            .args(args)
+            .arg("-NonInteractive")
+            .current_dir(cwd)
+            .env("HOME", home);
+        run(command, 120)
+    };
+    let first = once();
+    if !first.ok && first.output.contains("Error writing headers") {
+        eprintln!(
+            "nuget {args:?}: mono could not write the request's headers; sending it again\n{}",
+            first.output
+        );
+        return once();
+    }
+    first
 }
 
 /// `nuget list` under a pseudo-terminal with a width: without one, mono's console reports
