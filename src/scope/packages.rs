@@ -213,11 +213,13 @@ fn plain(pattern: &str) -> Option<(&[u8], bool)> {
     (!stem.contains(GLOB_META)).then_some((stem.as_bytes(), prefix))
 }
 
-/// Whether the printable-ASCII `id` (lowercased when `fold`) is matched by the plain
-/// `pattern`, under the set's case rule.
+/// Whether the printable-ASCII `id` (lowercased when `fold`) is matched by `pattern`,
+/// under the set's case rule. `pattern` is one [`plain`] accepted when the set was built
+/// (checked once there, not again on every request): a trailing `*` makes it a prefix.
 fn plain_match(pattern: &str, id: &[u8], fold: bool) -> bool {
-    let Some((stem, prefix)) = plain(pattern) else {
-        return false;
+    let (stem, prefix) = match pattern.strip_suffix('*') {
+        Some(stem) => (stem.as_bytes(), true),
+        None => (pattern.as_bytes(), false),
     };
     let same = |a: &[u8], b: &[u8]| {
         if fold {

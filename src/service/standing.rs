@@ -153,7 +153,8 @@ impl<S: TokenStore> Feedkey<S> {
         }
         let mut revoked = 0;
         for stored in self.store.account_tokens(account).await? {
-            if stored.record.revoked_at.is_some() || !stored.record.reachable_by(account, false) {
+            // Live, and reached by an owner's calls (a revoked token is not).
+            if !stored.record.reachable_by(account, false) {
                 continue;
             }
             match self
