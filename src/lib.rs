@@ -20,6 +20,7 @@ pub struct OperationsDocTests;
 pub struct ArchitectureDocTests;
 
 mod account;
+mod ascii;
 pub mod audit;
 mod clock;
 mod decision;

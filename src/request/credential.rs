@@ -7,6 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
+use crate::ascii::all_bytes;
+
 /// The longest header value looked at, in bytes. Longer ones are refused unread.
 pub const MAX_HEADER_LEN: usize = 4096;
 
@@ -83,9 +85,7 @@ fn text(value: &[u8]) -> Result<&str, CredentialError> {
         return Err(CredentialError::TooLong);
     }
     // One pass decides the usual case: printable ASCII (tabs allowed around the value).
-    let printable = value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+    let printable = all_bytes(value, |b| b == b'\t' || (0x20..0x7f).contains(&b));
     let text = std::str::from_utf8(value).map_err(|_| CredentialError::NotText)?;
     if !printable && text.chars().any(|c| c.is_control() && c != '\t') {
         return Err(CredentialError::NotText);

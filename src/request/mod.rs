@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use zeroize::Zeroizing;
 
+use crate::ascii::all_graphic;
+
 pub(crate) mod credential;
 #[cfg(feature = "http")]
 mod http;
@@ -79,7 +81,7 @@ impl<'a> Target<'a> {
         let package_ok = self.package.is_none_or(|(id, _)| {
             !id.is_empty()
                 && id.len() <= Self::MAX_PACKAGE_ID_LEN
-                && id.bytes().all(|b| b.is_ascii_graphic())
+                && all_graphic(id.as_bytes())
                 && id != ".."
                 && !id.ends_with("/..")
         });

@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::ascii::all_graphic;
+
 use super::*;
 
 /// A package id or glob (`Contoso.Service.Core`, `fabrikam.service.*`), checked.
@@ -137,14 +139,6 @@ mod compiled {
     pub(super) fn put(key: String, matcher: &Arc<GlobSet>) {
         table().insert(key, Arc::clone(matcher));
     }
-}
-
-/// Whether every byte is printable ASCII (`!` to `~`), in one pass without an early exit,
-/// so that it vectorizes.
-fn all_printable(id: &[u8]) -> bool {
-    id.iter()
-        .fold(0u8, |bad, &b| bad | u8::from(!b.is_ascii_graphic()))
-        == 0
 }
 
 /// Package ids up to this length are lowercased without allocating.
@@ -344,7 +338,7 @@ impl PackageSet {
     pub fn matches(&self, package_id: &str) -> bool {
         let id = package_id.as_bytes();
         if self.case_sensitive {
-            return all_printable(id) && self.matched(id);
+            return all_graphic(id) && self.matched(id);
         }
         // Lowercase (ASCII only) on the stack for ids of a usual length.
         let mut buf = [0u8; LOWERCASE_BUF];
