@@ -3,7 +3,6 @@
 //! Over 600 lines because the reference backend and its tests (about 320 lines) sit
 //! together.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -18,43 +17,16 @@ use crate::record::{AccountRecord, StoredToken, TokenRecord};
 use crate::scope::ScopeTable;
 use crate::token::TokenId;
 
+mod tokens;
 mod trust;
 
-/// "Never used", in the last-used cell.
-const NEVER: i64 = i64::MIN;
+use tokens::{Slot, TokenMap};
 
 /// How many independently locked parts the token map is split into. Token ids are random,
 /// so requests for different tokens rarely share a lock (or its cache line).
 const SHARDS: usize = 16;
 
-#[derive(Debug)]
-struct Slot {
-    record: Arc<TokenRecord>,
-    /// Unix seconds of the last use, or [`NEVER`]. Kept across replacements of the
-    /// record, written without the map's write lock.
-    last_used: AtomicI64,
-}
-
-impl Slot {
-    fn stored(&self) -> StoredToken {
-        let secs = self.last_used.load(Ordering::Relaxed);
-        StoredToken {
-            record: Arc::clone(&self.record),
-            last_used_at: (secs != NEVER)
-                .then(|| OffsetDateTime::from_unix_timestamp(secs).ok())
-                .flatten(),
-        }
-    }
-
-    fn new(record: TokenRecord) -> Self {
-        Self {
-            record: Arc::new(record),
-            last_used: AtomicI64::new(NEVER),
-        }
-    }
-}
-
-type Shard = RwLock<HashMap<TokenId, Slot>>;
+type Shard = RwLock<TokenMap>;
 
 /// Accounts and tokens in memory, for one process: safe to share between tasks and
 /// threads (wrap it in an `Arc`, or let `Feedkey` own it).
@@ -209,12 +181,12 @@ impl TokenStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut accounts = write(&self.accounts);
         let mut shard = write(self.shard(&primary.id));
-        if accounts.contains_key(&account.id) || shard.contains_key(&primary.id) {
+        if accounts.contains_key(&account.id) || shard.contains(&primary.id) {
             return Err(StoreError::Duplicate);
         }
         accounts.insert(account.id.clone(), account);
         let primary = self.compact(primary, &accounts);
-        shard.insert(primary.id, Slot::new(primary));
+        shard.insert_new(Slot::new(primary));
         Ok(())
     }
 
@@ -241,13 +213,12 @@ impl TokenStore for MemoryStore {
         if !accounts.contains_key(&record.account) {
             return Err(StoreError::NotFound);
         }
-        match write(self.shard(&record.id)).entry(record.id) {
-            Entry::Occupied(_) => Err(StoreError::Duplicate),
-            Entry::Vacant(slot) => {
-                slot.insert(Slot::new(self.compact(record, &accounts)));
-                Ok(())
-            }
+        let mut shard = write(self.shard(&record.id));
+        if shard.contains(&record.id) {
+            return Err(StoreError::Duplicate);
         }
+        shard.insert_new(Slot::new(self.compact(record, &accounts)));
+        Ok(())
     }
 
     async fn token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
@@ -323,7 +294,7 @@ impl TokenStore for MemoryStore {
         for shard in &self.shards {
             let mut shard = write(shard);
             let was = shard.len();
-            shard.retain(|_, s| s.record.revoked_at.is_none_or(|at| at >= before));
+            shard.retain(|s| s.record.revoked_at.is_none_or(|at| at >= before));
             purged += (was - shard.len()) as u64;
         }
         self.scopes.sweep();
