@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -106,8 +107,9 @@ pub struct TokenRecord {
     pub account: AccountId,
     /// Primary or scoped.
     pub kind: TokenKind,
-    /// What the owner wrote to remember where the token is used.
-    pub description: String,
+    /// What the owner wrote to remember where the token is used. Up to 24 bytes are kept
+    /// inline, with no allocation of their own.
+    pub description: CompactString,
     /// What the token may do.
     pub scope: Scope,
     /// The keyed hash of the secret.
@@ -151,7 +153,7 @@ impl TokenRecord {
             id,
             account,
             kind,
-            description: String::new(),
+            description: CompactString::const_new(""),
             scope,
             secret_hash,
             created_at,
@@ -261,7 +263,7 @@ impl TokenInfo {
             id: r.id,
             account: r.account.clone(),
             kind: r.kind,
-            description: r.description.clone(),
+            description: r.description.to_string(),
             scope: r.scope.clone(),
             created_at: r.created_at,
             expires_at: r.expires_at,

@@ -219,7 +219,7 @@ mod tests {
             id: token_id,
             account: AccountId::new("alice").unwrap(),
             kind,
-            description: String::new(),
+            description: compact_str::CompactString::const_new(""),
             scope: Scope::full(),
             secret_hash: hasher.hash(&token_id, &[0; 32]),
             created_at: T0,

@@ -36,7 +36,7 @@ impl<S: TokenStore> Feedkey<S> {
             secret_hash,
             now,
         );
-        "Primary key".clone_into(&mut primary.description);
+        primary.description = "Primary key".into();
         primary.expires_at = expires_at;
         let record = AccountRecord::new(account.clone(), id, now);
         match self.store.insert_account(record, primary.clone()).await {

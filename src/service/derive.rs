@@ -131,7 +131,7 @@ impl<S: TokenStore> Feedkey<S> {
             secret_hash,
             now,
         );
-        record.description = child.description;
+        record.description = child.description.into();
         record.expires_at = Some(expires_at);
         record.parent = Some(p.id);
         record.parent_secret_set_at = under;

@@ -141,7 +141,7 @@ impl<S: TokenStore> Feedkey<S> {
         }
         if let Some(description) = &edit.description {
             check_description(description)?;
-            record.description.clone_from(description);
+            record.description = description.as_str().into();
         }
         record.scope = record.scope.narrowed_by(&edit.scope)?;
         if !record.kind.has_parent() {

@@ -227,7 +227,7 @@ impl<S: TokenStore + TrustStore> Feedkey<S> {
             secret_hash,
             now,
         );
-        record.description = provenance(claims);
+        record.description = provenance(claims).into();
         record.expires_at = Some(expires_at);
         record.parent = Some(parent.record.id);
         record.parent_secret_set_at = None;

@@ -75,7 +75,7 @@ impl<S: TokenStore> Feedkey<S> {
             secret_hash,
             now,
         );
-        record.description = new.description;
+        record.description = new.description.into();
         record.expires_at = expires_at;
         self.insert(record, None, token, AuditKind::Issued).await
     }

@@ -254,7 +254,7 @@ impl<S: TokenStore + TrustStore> Feedkey<S> {
             secret_hash,
             now,
         );
-        parent.description = "trusted-publishing policy".to_owned();
+        parent.description = "trusted-publishing policy".into();
         match self.store.insert_token(parent).await {
             Err(StoreError::NotFound) => return Err(Error::AccountNotFound),
             other => other?,

@@ -250,7 +250,7 @@ impl TokenRow {
             id: id_to_db(&record.id),
             account: record.account.as_str().to_owned(),
             kind: kind_to_db(record.kind).to_owned(),
-            description: record.description.clone(),
+            description: record.description.to_string(),
             scope,
             secret_hash: record.secret_hash.to_phc(),
             created_at: time_to_db(record.created_at)?,
@@ -294,7 +294,7 @@ impl TokenRow {
             account: AccountId::new(&self.account)
                 .map_err(|e| corrupt(what, format!("bad account: {e}")))?,
             kind: kind_from_db(what, &self.kind)?,
-            description: self.description,
+            description: self.description.into(),
             scope,
             secret_hash: SecretHash::from_phc(&self.secret_hash)
                 .map_err(|e| corrupt(what, format!("bad secret hash: {e}")))?,

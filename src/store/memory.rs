@@ -62,7 +62,7 @@ impl Default for MemoryStore {
                     id: TokenId::from_bytes([0; 16]),
                     account: AccountId::placeholder(),
                     kind: crate::record::TokenKind::Scoped,
-                    description: String::new(),
+                    description: compact_str::CompactString::const_new(""),
                     scope: crate::scope::Scope::read_only(),
                     secret_hash: crate::secret::SecretHash::placeholder(),
                     created_at: OffsetDateTime::UNIX_EPOCH,
@@ -378,7 +378,7 @@ mod tests {
             hash(&id(n), n),
             T0,
         );
-        record.description = format!("token {n}");
+        record.description = format!("token {n}").into();
         record
     }
 
@@ -465,13 +465,13 @@ mod tests {
         let store = store();
         block_on(store.insert_token(token(10, "alice"))).unwrap();
         let mut first = token(10, "alice");
-        first.description = "first".to_owned();
+        first.description = "first".into();
         first.revision = 2;
         block_on(store.update_token(first, 1)).unwrap();
 
         // A writer that read revision 1 before the first update.
         let mut stale = token(10, "alice");
-        stale.description = "stale".to_owned();
+        stale.description = "stale".into();
         stale.secret_hash = hash(&id(10), 99);
         stale.revoked_at = Some(T0);
         stale.revision = 2;
@@ -549,7 +549,7 @@ mod tests {
         // A second insert of an id neither succeeds nor replaces the first record.
         block_on(store.insert_token(token(12, "alice"))).unwrap();
         let mut again = token(12, "alice");
-        again.description = "impostor".to_owned();
+        again.description = "impostor".into();
         assert_eq!(
             block_on(store.insert_token(again)),
             Err(StoreError::Duplicate)
@@ -598,7 +598,7 @@ mod tests {
 
         // Replacing the record (a refresh, a rehash) keeps the last use...
         let mut updated = token(10, "alice");
-        updated.description = "edited".to_owned();
+        updated.description = "edited".into();
         updated.revision = 2;
         block_on(store.update_token(updated, 1)).unwrap();
         let after = stored(&store, 10).unwrap();
