@@ -207,7 +207,7 @@ fn plain(pattern: &str) -> Option<(&[u8], bool)> {
     (!stem.contains(GLOB_META)).then_some((stem.as_bytes(), prefix))
 }
 
-/// Whether the printable-ASCII `id` (lowercased when `fold`) is matched by `pattern`,
+/// Whether the printable-ASCII `id` is matched by `pattern`, ASCII case folded when `fold`,
 /// under the set's case rule. `pattern` is one [`plain`] accepted when the set was built
 /// (checked once there, not again on every request): a trailing `*` makes it a prefix.
 fn plain_match(pattern: &str, id: &[u8], fold: bool) -> bool {
@@ -337,10 +337,25 @@ impl PackageSet {
     /// printable ASCII is covered by none (see [`PackageSet`]).
     pub fn matches(&self, package_id: &str) -> bool {
         let id = package_id.as_bytes();
-        if self.case_sensitive {
-            return all_graphic(id) && self.matched(id);
+        if !all_graphic(id) {
+            return false;
         }
-        // Lowercase (ASCII only) on the stack for ids of a usual length.
+        let globs = match &self.matcher {
+            // Plain patterns compare under the set's case rule directly: no copy.
+            Matcher::Plain => {
+                let fold = !self.case_sensitive;
+                return self
+                    .patterns
+                    .iter()
+                    .any(|p| plain_match(p.as_str(), id, fold));
+            }
+            Matcher::Globs(globs) => globs,
+        };
+        if self.case_sensitive {
+            return globs.is_match_candidate(&Candidate::from_bytes(id));
+        }
+        // A folded set's globs were compiled lowercase: lowercase the id (ASCII only), on
+        // the stack for ids of a usual length.
         let mut buf = [0u8; LOWERCASE_BUF];
         let mut long;
         let lower: &mut [u8] = match buf.get_mut(..id.len()) {
@@ -353,25 +368,8 @@ impl PackageSet {
                 &mut long
             }
         };
-        // One pass, without an early exit, so that it vectorizes.
-        let mut bad = 0u8;
-        for b in lower.iter_mut() {
-            bad |= u8::from(!b.is_ascii_graphic());
-            b.make_ascii_lowercase();
-        }
-        bad == 0 && self.matched(lower)
-    }
-
-    /// Whether the printable-ASCII `id` (lowercased for a case-insensitive set) is
-    /// matched.
-    fn matched(&self, id: &[u8]) -> bool {
-        match &self.matcher {
-            Matcher::Plain => self
-                .patterns
-                .iter()
-                .any(|p| plain_match(p.as_str(), id, !self.case_sensitive)),
-            Matcher::Globs(globs) => globs.is_match_candidate(&Candidate::from_bytes(id)),
-        }
+        lower.make_ascii_lowercase();
+        globs.is_match_candidate(&Candidate::from_bytes(lower))
     }
 
     /// The patterns, sorted.
