@@ -116,16 +116,30 @@ impl SecretHash {
     }
 }
 
+/// Whether two digests are equal, in constant time: the differences of every word are
+/// OR-ed together without a branch (`version_diff` with them), then compared with zero
+/// once. The one comparison of digests, for [`SecretHash`]'s `ct_eq` and the verifier.
+pub(super) fn digests_equal(
+    a: &[u8; DIGEST_LEN],
+    b: &[u8; DIGEST_LEN],
+    version_diff: u32,
+) -> Choice {
+    let (a, b) = (words(a), words(b));
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(u64::from(version_diff), |acc, (x, y)| acc | (x ^ y));
+    diff.ct_eq(&0)
+}
+
 impl ConstantTimeEq for SecretHash {
-    /// The differences of every word and of the key version are OR-ed together without
-    /// a branch, then compared with zero once.
+    /// Equal digests under the same key version ([`digests_equal`]).
     fn ct_eq(&self, other: &Self) -> Choice {
-        let (a, b) = (words(&self.digest), words(&other.digest));
-        let diff = a.iter().zip(b.iter()).fold(
-            u64::from(self.key_version ^ other.key_version),
-            |acc, (x, y)| acc | (x ^ y),
-        );
-        diff.ct_eq(&0)
+        digests_equal(
+            &self.digest,
+            &other.digest,
+            self.key_version ^ other.key_version,
+        )
     }
 }
 

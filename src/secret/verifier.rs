@@ -1,11 +1,11 @@
 //! The key ring: hashes new secrets and verifies presented ones against the current and
 //! retired hashes in constant time.
 
-use subtle::{Choice, ConstantTimeEq};
+use subtle::Choice;
 
 use crate::token::{PresentedToken, SECRET_LEN, TokenId};
 
-use super::hash::{MAX_RETIRED_SECRETS, RetiredSecret, SecretHash};
+use super::hash::{MAX_RETIRED_SECRETS, RetiredSecret, SecretHash, digests_equal};
 use super::key::{DIGEST_LEN, HashError, KeyFingerprint, TokenKey};
 
 /// Which stored hash a presented secret matched.
@@ -110,19 +110,7 @@ impl TokenHasher {
         presented: &PresentedToken,
         stored: Option<(&SecretHash, &[RetiredSecret])>,
     ) -> Verified {
-        let current_digest = SecretHash {
-            key_version: self.current.version,
-            digest: self.current.digest(&presented.id(), presented.secret()),
-        };
-        let digest_under = |version: u32| -> Option<SecretHash> {
-            if version == self.current.version {
-                return Some(current_digest.clone());
-            }
-            self.key(version).map(|key| SecretHash {
-                key_version: version,
-                digest: key.digest(&presented.id(), presented.secret()),
-            })
-        };
+        let current_digest = self.current.digest(&presented.id(), presented.secret());
         let (current, retired) = match stored {
             Some((current, retired)) => (Some(current), retired),
             None => (None, &[][..]),
@@ -135,14 +123,25 @@ impl TokenHasher {
             } else {
                 retired.get(slot - 1).map(|r| &r.hash)
             };
-            let computed = expected.and_then(|e| digest_under(e.key_version));
-            if slot == 0 && expected.is_some() && computed.is_none() {
-                unknown_key = true;
-            }
-            *hit = match (expected, &computed) {
-                (Some(e), Some(c)) => c.ct_eq(e),
+            *hit = match expected {
+                // The usual case: a hash under the current key, whose digest of the
+                // presented secret is already made.
+                Some(e) if e.key_version == self.current.version => {
+                    digests_equal(&current_digest, &e.digest, 0)
+                }
+                Some(e) => match self.key(e.key_version) {
+                    Some(key) => digests_equal(
+                        &key.digest(&presented.id(), presented.secret()),
+                        &e.digest,
+                        0,
+                    ),
+                    None => {
+                        unknown_key |= slot == 0;
+                        digests_equal(&current_digest, &self.decoy.digest, 0) & Choice::from(0u8)
+                    }
+                },
                 // Nothing to compare: compare against the decoy all the same.
-                _ => current_digest.ct_eq(&self.decoy) & Choice::from(0u8),
+                None => digests_equal(&current_digest, &self.decoy.digest, 0) & Choice::from(0u8),
             };
         }
         // Every comparison is made; only now are the answers looked at.
