@@ -1,7 +1,9 @@
 //! The clock: where the evaluator reads the time (the system's, or a manual one for tests).
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use time::{Duration, OffsetDateTime};
 
@@ -13,12 +15,41 @@ pub trait Clock: Send + Sync + fmt::Debug {
 }
 
 /// The system's clock (UTC).
+///
+/// Read on every request: the system time is read each time, and its whole second is
+/// turned into a date once per second and thread (remembered in a thread-local), so
+/// that a read costs the system call and a comparison rather than a calendar
+/// computation.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
+thread_local! {
+    /// The whole second last read on this thread (Unix seconds), and it as a date.
+    static SECOND: Cell<(i64, OffsetDateTime)> =
+        const { Cell::new((i64::MIN, OffsetDateTime::UNIX_EPOCH)) };
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let Ok(since) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
+            // Before 1970: no shortcut.
+            return OffsetDateTime::now_utc();
+        };
+        let Ok(secs) = i64::try_from(since.as_secs()) else {
+            return OffsetDateTime::now_utc();
+        };
+        let second = SECOND.with(|cell| {
+            let (cached, at) = cell.get();
+            if cached == secs {
+                return Some(at);
+            }
+            let at = OffsetDateTime::from_unix_timestamp(secs).ok()?;
+            cell.set((secs, at));
+            Some(at)
+        });
+        second
+            .and_then(|at| at.replace_nanosecond(since.subsec_nanos()).ok())
+            .unwrap_or_else(OffsetDateTime::now_utc)
     }
 }
 
@@ -60,5 +91,38 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The remembered second never shows: every read lies between two reads of the
+    /// system's own clock, across second boundaries, and time never goes back.
+    #[test]
+    fn the_system_clock_reads_the_time_now_across_seconds() {
+        let clock = SystemClock;
+        let started = OffsetDateTime::now_utc();
+        let mut last = OffsetDateTime::UNIX_EPOCH;
+        let mut seconds = std::collections::BTreeSet::new();
+        while seconds.len() < 2 && OffsetDateTime::now_utc() - started < Duration::seconds(3) {
+            let before = OffsetDateTime::now_utc();
+            let read = clock.now();
+            let after = OffsetDateTime::now_utc();
+            assert!(
+                before <= read && read <= after,
+                "{before} <= {read} <= {after}"
+            );
+            assert!(read >= last, "went back from {last} to {read}");
+            assert_eq!(read.offset(), time::UtcOffset::UTC);
+            last = read;
+            seconds.insert(read.unix_timestamp());
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(
+            seconds.len() >= 2,
+            "the reads crossed a second: {seconds:?}"
+        );
     }
 }
