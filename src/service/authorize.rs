@@ -282,6 +282,17 @@ impl<S: TokenStore> Feedkey<S> {
                 None => (self.hasher.decoy(), &[][..]),
             }),
         );
+        // Nothing matched, an unknown id included (its decoy hash matches no secret): one
+        // way out, the reason picked last, so that an unknown id and a wrong secret take
+        // the same branches (a mispredicted branch on one of them alone would show).
+        if verified.matched == Matched::Nothing {
+            let reason = match (stored.is_some(), verified.unknown_key) {
+                (false, _) => DenyReason::UnknownToken,
+                (true, true) => DenyReason::UnknownKey,
+                (true, false) => DenyReason::WrongSecret,
+            };
+            return Err(Denial::for_token(reason, id));
+        }
         let Some(stored) = stored else {
             return Err(Denial::for_token(DenyReason::UnknownToken, id));
         };
@@ -310,9 +321,7 @@ impl<S: TokenStore> Feedkey<S> {
                     }
                 }
             }
-            Matched::Nothing if verified.unknown_key => {
-                return Err(Denial::for_token(DenyReason::UnknownKey, id));
-            }
+            // Answered above.
             Matched::Nothing => return Err(Denial::for_token(DenyReason::WrongSecret, id)),
         };
         // The token's standing, its parent's included: the one rule, in `liveness`.
