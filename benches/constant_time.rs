@@ -67,6 +67,16 @@ impl Aligned {
     }
 }
 
+/// What a pair's test found: |t| over all samples and the largest over the crops, the
+/// two classes' means, and each crop's quantile, |t| and difference of means.
+struct Outcome {
+    overall: f64,
+    worst: f64,
+    mean_a: f64,
+    mean_b: f64,
+    crops: Vec<(f64, f64, f64)>,
+}
+
 /// Running mean and variance (Welford).
 #[derive(Default, Clone, Copy)]
 struct Moments {
@@ -117,12 +127,7 @@ impl Xorshift {
 /// Measures `samples` authorizes, each of a randomly chosen class, and returns |t| over all
 /// samples and the largest |t| over the samples below each of a few percentiles (dudect's
 /// cropping, which removes the long tail of interruptions).
-fn measure(
-    keys: &Feedkey<MemoryStore>,
-    a: &str,
-    b: &str,
-    samples: usize,
-) -> (f64, f64, f64, f64, Vec<(f64, f64, f64)>) {
+fn measure(keys: &Feedkey<MemoryStore>, a: &str, b: &str, samples: usize) -> Outcome {
     let target = Target::package("ci", "Contoso.Service.Core");
     let mut rng = Xorshift(getrandom::u64().unwrap() | 1);
     let mut times = Vec::with_capacity(samples);
@@ -165,7 +170,13 @@ fn measure(
         worst = worst.max(t);
         crops.push((pct, t, m[0].mean - m[1].mean));
     }
-    (overall, worst, mean_a, mean_b, crops)
+    Outcome {
+        overall,
+        worst,
+        mean_a,
+        mean_b,
+        crops,
+    }
 }
 
 fn main() {
@@ -206,7 +217,13 @@ fn main() {
             &wrong_last,
         ),
     ] {
-        let (overall, worst, ma, mb, crops) = measure(&keys, a.text(), b.text(), samples);
+        let Outcome {
+            overall,
+            worst,
+            mean_a: ma,
+            mean_b: mb,
+            crops,
+        } = measure(&keys, a.text(), b.text(), samples);
         println!(
             "{name:<42} |t| = {overall:>5.2} (max over crops {worst:>5.2}); means {ma:.1} ns vs {mb:.1} ns"
         );
