@@ -1105,3 +1105,49 @@ async fn a_revoke_succeeds_while_the_token_is_in_use_and_being_rehashed() {
         assert!(stored.record.revoked_at.is_some(), "round {round}");
     }
 }
+
+/// On the system clock, a request is never judged at an earlier time than a write it
+/// follows: a secret replaced by a refresh without overlap fails on the very next
+/// request, and a revoked token too, however soon after (a coarse clock, which lags by a
+/// tick, would let the old secret through for that tick).
+#[tokio::test]
+async fn on_the_system_clock_a_refresh_and_a_revoke_take_effect_on_the_next_request() {
+    let keys = Feedkey::builder(MemoryStore::new(), TokenKey::new(1, &[3; 32]))
+        .build()
+        .unwrap();
+    let alice = AccountId::new("alice").unwrap();
+    keys.create_account(&alice, Expiry::Never).await.unwrap();
+    let target = Target::package("main", "Acme.Util");
+    for _ in 0..200 {
+        let issued = keys
+            .issue(&alice, NewToken::new("ci", Scope::read_only()))
+            .await
+            .unwrap();
+        let old = issued.token.expose_secret().to_owned();
+        let request = Request::from_headers(Some(old.as_bytes()), None);
+        assert!(
+            keys.authorize(&request, Action::Read, &target)
+                .await
+                .is_ok()
+        );
+        let fresh = keys.refresh(&alice, issued.token.id()).await.unwrap();
+        let denial = keys
+            .authorize(&request, Action::Read, &target)
+            .await
+            .unwrap_err();
+        // Past its window at once: a use of it is a reuse.
+        assert_eq!(denial.reason(), &DenyReason::RetiredSecretReused);
+        let request = Request::from_headers(Some(fresh.token.expose_secret().as_bytes()), None);
+        assert!(
+            keys.authorize(&request, Action::Read, &target)
+                .await
+                .is_ok()
+        );
+        keys.revoke(&alice, fresh.token.id()).await.unwrap();
+        let denial = keys
+            .authorize(&request, Action::Read, &target)
+            .await
+            .unwrap_err();
+        assert_eq!(denial.reason(), &DenyReason::Revoked);
+    }
+}

@@ -303,10 +303,10 @@ impl<S: TokenStore> Feedkey<S> {
             Matched::Current => (
                 false,
                 liveness::current_secret_set_at(record),
-                self.clock.request_time(),
+                self.clock.now(),
             ),
             Matched::Retired(i) => {
-                let now = self.clock.request_time();
+                let now = self.clock.now();
                 let standing = record.retired.get(i).map(|r| retired_use(r, now));
                 match standing {
                     Some(RetiredUse::Works) => {
