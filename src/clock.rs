@@ -50,7 +50,7 @@ impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         unix_now()
             .and_then(|(secs, nanos)| from_unix(secs, nanos))
-            // Before 1970, or past what a date holds: no shortcut.
+            // A time a date cannot hold, or (off Linux) before 1970: no shortcut.
             .unwrap_or_else(OffsetDateTime::now_utc)
     }
 }

@@ -43,6 +43,9 @@ pub mod token;
 // rotation, passwords, clocks, configuration errors), `audit` (events), `scope`,
 // `request`, `token` and `error` (their detail and error types).
 pub use account::AccountId;
+/// The string type of [`TokenRecord::description`]: re-exported so a store written
+/// outside this crate need not match versions.
+pub use compact_str;
 pub use decision::{Denial, DenyReason, DenyStatus, Grant, GrantedBy};
 pub use error::Error;
 pub use policy::Expiry;

@@ -133,7 +133,7 @@ pub(super) fn digests_equal(
 }
 
 impl ConstantTimeEq for SecretHash {
-    /// Equal digests under the same key version ([`digests_equal`]).
+    /// Equal digests under the same key version (`digests_equal`).
     fn ct_eq(&self, other: &Self) -> Choice {
         digests_equal(
             &self.digest,

@@ -37,6 +37,17 @@ impl From<Dead> for DenyReason {
     }
 }
 
+/// Why a presented secret matched nothing: the one rule, for every exit of the verifier.
+/// `known`: the store had the id; `unknown_key`: its current hash was made with a key
+/// this server does not hold.
+fn unmatched(known: bool, unknown_key: bool) -> DenyReason {
+    match (known, unknown_key) {
+        (false, _) => DenyReason::UnknownToken,
+        (true, true) => DenyReason::UnknownKey,
+        (true, false) => DenyReason::WrongSecret,
+    }
+}
+
 /// How a Basic-auth password is to be read.
 enum Secret<'a> {
     Token(&'a str),
@@ -286,15 +297,12 @@ impl<S: TokenStore> Feedkey<S> {
         // way out, the reason picked last, so that an unknown id and a wrong secret take
         // the same branches (a mispredicted branch on one of them alone would show).
         if verified.matched == Matched::Nothing {
-            let reason = match (stored.is_some(), verified.unknown_key) {
-                (false, _) => DenyReason::UnknownToken,
-                (true, true) => DenyReason::UnknownKey,
-                (true, false) => DenyReason::WrongSecret,
-            };
+            let reason = unmatched(stored.is_some(), verified.unknown_key);
             return Err(Denial::for_token(reason, id));
         }
         let Some(stored) = stored else {
-            return Err(Denial::for_token(DenyReason::UnknownToken, id));
+            // A decoy hash matched: no secret does.
+            return Err(Denial::for_token(unmatched(false, false), id));
         };
         let record = &stored.record;
         // The clock is read only once the secret matched, so that an unknown id and a
@@ -321,8 +329,10 @@ impl<S: TokenStore> Feedkey<S> {
                     }
                 }
             }
-            // Answered above.
-            Matched::Nothing => return Err(Denial::for_token(DenyReason::WrongSecret, id)),
+            // Answered above; the type asks for the arm.
+            Matched::Nothing => {
+                return Err(Denial::for_token(unmatched(true, verified.unknown_key), id));
+            }
         };
         // The token's standing, its parent's included: the one rule, in `liveness`.
         let parent = match record.parent {
@@ -481,5 +491,27 @@ impl<S: TokenStore> Feedkey<S> {
             return Err(Denial::new(DenyReason::TokenCannotSignIn));
         }
         self.verify_password(username, password).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_that_matched_nothing_is_told_by_what_the_store_had() {
+        let table = [
+            (false, false, DenyReason::UnknownToken),
+            (false, true, DenyReason::UnknownToken),
+            (true, true, DenyReason::UnknownKey),
+            (true, false, DenyReason::WrongSecret),
+        ];
+        for (known, unknown_key, reason) in table {
+            assert_eq!(
+                unmatched(known, unknown_key),
+                reason,
+                "{known} {unknown_key}"
+            );
+        }
     }
 }

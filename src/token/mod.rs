@@ -35,6 +35,9 @@ pub const BODY_LEN: usize = 70;
 /// Length in characters of an encoded token id.
 pub const ID_TEXT_LEN: usize = 22;
 
+// A body of BODY_LEN characters decodes to exactly RAW_LEN bytes (`parse` relies on it).
+const _: () = assert!(BODY_LEN * 6 / 8 == RAW_LEN);
+
 /// Why a token string was refused before any lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

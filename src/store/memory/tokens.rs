@@ -2,9 +2,10 @@
 //!
 //! The table holds only the slot (the record's pointer and its last-used cell, 16
 //! bytes); the id is read from the record, not repeated beside it. Ids are hashed with
-//! foldhash, seeded per table: ids are random, so the keyed SipHash of the standard map
+//! foldhash, seeded per table (from the process's random state): ids are random, so the keyed SipHash of the standard map
 //! buys nothing here but time.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -48,11 +49,21 @@ impl Slot {
     }
 }
 
-/// Slots by their record's id.
-#[derive(Debug, Default)]
+/// Slots by their record's id. A slot's record may be replaced, never by one of another
+/// id: the slot was placed by its id's hash (`get_mut` hands it out for that).
+#[derive(Default)]
 pub(super) struct TokenMap {
     table: HashTable<Slot>,
     hasher: RandomState,
+}
+
+/// The number of tokens only: not the records, nor the hasher's seeds.
+impl fmt::Debug for TokenMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenMap")
+            .field("tokens", &self.table.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenMap {
@@ -64,6 +75,7 @@ impl TokenMap {
         self.table.find(self.hash(id), |s| s.record.id == *id)
     }
 
+    /// The slot of `id`, to replace its record with a newer one of the same id.
     pub(super) fn get_mut(&mut self, id: &TokenId) -> Option<&mut Slot> {
         let hash = self.hash(id);
         self.table.find_mut(hash, |s| s.record.id == *id)
