@@ -220,20 +220,41 @@ impl Browser {
             .unwrap();
     }
 
+    /// The element `locator` finds, waiting up to ten seconds for it: after a click or a
+    /// form's answer, the next page may still be loading (every step that acts on an
+    /// element waits here, so no step races the page before it).
+    async fn element(&self, locator: Locator<'_>, what: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.client.find(locator).await {
+                Ok(element) => return element,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("no {what} on {}: {e}", self.path().await)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     async fn type_in(&self, id: &str, text: &str) {
-        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        let field = self.element(Locator::Id(id), &format!("#{id}")).await;
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
     async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
+        self.element(Locator::Css(css), css)
             .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
             .click()
             .await
             .unwrap();
+    }
+
+    /// Signs out, and waits for the signed-out page: a page asked for before the sign-out's
+    /// answer arrived would be replaced by it.
+    async fn sign_out(&self) {
+        self.click("#sign-out").await;
+        assert!(self.arrive("/").await, "sign-out did not finish");
     }
 
     /// The text of the element `css` selects, waiting up to ten seconds for it (a page
@@ -503,7 +524,7 @@ async fn a_token_cannot_sign_in_to_the_website() {
     let web = Browser::open(&server).await;
     web.sign_up("bob", PASSWORD).await;
     let primary = web.reveal().await;
-    web.click("#sign-out").await;
+    web.sign_out().await;
     web.go("/signin").await;
     web.type_in("name", "bob").await;
     web.type_in("password", &primary).await;
