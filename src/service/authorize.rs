@@ -294,45 +294,32 @@ impl<S: TokenStore> Feedkey<S> {
             }),
         );
         // Nothing matched, an unknown id included (its decoy hash matches no secret): one
-        // way out, the reason picked last, so that an unknown id and a wrong secret take
+        // way out, the reason picked there, so that an unknown id and a wrong secret take
         // the same branches (a mispredicted branch on one of them alone would show).
-        if verified.matched == Matched::Nothing {
-            let reason = unmatched(stored.is_some(), verified.unknown_key);
-            return Err(Denial::for_token(reason, id));
-        }
-        let Some(stored) = stored else {
-            // A decoy hash matched: no secret does.
-            return Err(Denial::for_token(unmatched(false, false), id));
+        let (stored, retired) = match (stored, verified.matched) {
+            (Some(stored), Matched::Current) => (stored, None),
+            (Some(stored), Matched::Retired(i)) => (stored, Some(i)),
+            (stored, _) => {
+                let reason = unmatched(stored.is_some(), verified.unknown_key);
+                return Err(Denial::for_token(reason, id));
+            }
         };
         let record = &stored.record;
         // The clock is read only once the secret matched, so that an unknown id and a
         // wrong secret do the same work.
-        let (previous_secret, secret_set_at, now) = match verified.matched {
-            Matched::Current => (
-                false,
-                liveness::current_secret_set_at(record),
-                self.clock.now(),
-            ),
-            Matched::Retired(i) => {
-                let now = self.clock.now();
-                let standing = record.retired.get(i).map(|r| retired_use(r, now));
-                match standing {
-                    Some(RetiredUse::Works) => {
-                        (true, liveness::retired_secret_set_at(record, i), now)
-                    }
-                    Some(RetiredUse::Reuse) => {
-                        Box::pin(self.on_reuse(&stored, client)).await;
-                        return Err(Denial::for_record(DenyReason::RetiredSecretReused, record));
-                    }
-                    Some(RetiredUse::Forgotten) | None => {
-                        return Err(Denial::for_token(DenyReason::WrongSecret, id));
-                    }
+        let now = self.clock.now();
+        let (previous_secret, secret_set_at) = match retired {
+            None => (false, liveness::current_secret_set_at(record)),
+            Some(i) => match record.retired.get(i).map(|r| retired_use(r, now)) {
+                Some(RetiredUse::Works) => (true, liveness::retired_secret_set_at(record, i)),
+                Some(RetiredUse::Reuse) => {
+                    Box::pin(self.on_reuse(&stored, client)).await;
+                    return Err(Denial::for_record(DenyReason::RetiredSecretReused, record));
                 }
-            }
-            // Answered above; the type asks for the arm.
-            Matched::Nothing => {
-                return Err(Denial::for_token(unmatched(true, verified.unknown_key), id));
-            }
+                Some(RetiredUse::Forgotten) | None => {
+                    return Err(Denial::for_token(DenyReason::WrongSecret, id));
+                }
+            },
         };
         // The token's standing, its parent's included: the one rule, in `liveness`.
         let parent = match record.parent {
