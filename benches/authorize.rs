@@ -499,9 +499,48 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// Two parts of the token path beside what they replaced: the body's decoding by
+/// `base64-simd` against the `base64` crate's general decoder, and `SystemClock::now`
+/// against `OffsetDateTime::now_utc` (`docs/performance.md`, README's dependency table).
+fn parts(c: &mut Criterion) {
+    use base64::Engine as _;
+    use feedkey::policy::{Clock, SystemClock};
+
+    let s = setup(0);
+    let token = ready(s.keys.issue(&s.alice, NewToken::new("CI", ci_scope())))
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
+    let body = token.split_once('_').unwrap().1.as_bytes();
+    let mut group = c.benchmark_group("parts");
+    group.bench_function("decode_body/base64_simd", |b| {
+        b.iter(|| {
+            let mut raw = [0u8; 52];
+            base64_simd::URL_SAFE_NO_PAD
+                .decode(black_box(body), base64_simd::Out::from_slice(&mut raw))
+                .is_ok()
+        })
+    });
+    group.bench_function("decode_body/base64", |b| {
+        b.iter(|| {
+            let mut raw = [0u8; 52];
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode_slice(black_box(body), &mut raw)
+                .is_ok()
+        })
+    });
+    group.bench_function("clock/system_clock", |b| b.iter(|| SystemClock.now()));
+    group.bench_function("clock/now_utc", |b| {
+        b.iter(feedkey::time::OffsetDateTime::now_utc)
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     authorize,
+    parts,
     scaling,
     password_beside_token,
     management,
