@@ -565,3 +565,29 @@ async fn hostile_tokens_are_refused_each_with_its_own_reason() {
     assert_eq!(Refusal::CLIENT_MESSAGE, "not allowed");
     let _ = AUDIENCE;
 }
+
+/// An account that is disabled or deleted gains no policy, as it gains no token; once
+/// enabled again it may add one.
+#[tokio::test]
+async fn a_disabled_or_deleted_account_adds_no_policy() {
+    let w = world(MemoryStore::new()).await;
+    let before = w.keys.trust_policies(&w.alice).await.unwrap().len();
+    w.keys.disable_account(&w.alice).await.unwrap();
+    let added = w
+        .keys
+        .add_trust_policy(&w.alice, NewTrustPolicy::new(rule(), publish_scope()))
+        .await;
+    assert!(matches!(added, Err(Error::AccountDisabled)), "{added:?}");
+    assert_eq!(w.keys.trust_policies(&w.alice).await.unwrap().len(), before);
+    w.keys.enable_account(&w.alice).await.unwrap();
+    w.keys
+        .add_trust_policy(&w.alice, NewTrustPolicy::new(rule(), publish_scope()))
+        .await
+        .unwrap();
+    w.keys.delete_account(&w.alice).await.unwrap();
+    let added = w
+        .keys
+        .add_trust_policy(&w.alice, NewTrustPolicy::new(rule(), publish_scope()))
+        .await;
+    assert!(matches!(added, Err(Error::AccountDeleted)), "{added:?}");
+}

@@ -120,6 +120,32 @@ impl<S: TokenStore> Feedkey<S> {
             .ok_or(Error::AccountNotFound)
     }
 
+    /// Stores a new record for an account in good standing ([`standing::admits`]): every
+    /// record an account gains (a token issued, derived or minted, a trusted-publishing
+    /// policy) is stored through here.
+    pub(super) async fn store_admitted(&self, record: &TokenRecord) -> Result<(), Error> {
+        standing::admits(&self.account_record(&record.account).await?)?;
+        match self.store.insert_token(record.clone()).await {
+            Err(StoreError::NotFound) => Err(Error::AccountNotFound),
+            other => other.map_err(Error::from),
+        }?;
+        // Read again: a disable that marked the account after the read above may have
+        // walked its tokens before this one was stored. The record was never handed out;
+        // it is revoked. (A conflict means the walk got to it first and suspended it; a
+        // store failure here leaves it for the next run of the disable, which is how a
+        // disable cut short by a failure is finished anyway.)
+        if let Err(refused) = standing::admits(&self.account_record(&record.account).await?) {
+            let now = self.now();
+            let mut revoked = record.clone();
+            revoked.revoked_at = Some(now);
+            revoked.suspended_at = Some(now);
+            revoked.revision = next_revision(record)?;
+            let _ = self.store.update_token(revoked, record.revision).await;
+            return Err(refused);
+        }
+        Ok(())
+    }
+
     pub(super) async fn insert(
         &self,
         record: TokenRecord,
@@ -127,24 +153,7 @@ impl<S: TokenStore> Feedkey<S> {
         token: PlainToken,
         event: AuditKind,
     ) -> Result<IssuedToken, Error> {
-        standing::admits(&self.account_record(&record.account).await?)?;
-        match self.store.insert_token(record.clone()).await {
-            Err(StoreError::NotFound) => Err(Error::AccountNotFound),
-            other => other.map_err(Error::from),
-        }?;
-        // Read again: a disable that marked the account after the read above may have
-        // walked its tokens before this one was stored. The token was never handed out;
-        // it is revoked. (A conflict means the walk got to it first and suspended it; a
-        // store failure here leaves it for the next run of the disable, which is how a
-        // disable cut short by a failure is finished anyway.)
-        if let Err(refused) = standing::admits(&self.account_record(&record.account).await?) {
-            let mut revoked = record.clone();
-            revoked.revoked_at = Some(self.now());
-            revoked.suspended_at = Some(self.now());
-            revoked.revision = next_revision(&record)?;
-            let _ = self.store.update_token(revoked, record.revision).await;
-            return Err(refused);
-        }
+        self.store_admitted(&record).await?;
         self.audit_event(event, &record.account, Some(record.id));
         Ok(IssuedToken {
             token,

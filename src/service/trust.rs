@@ -242,7 +242,6 @@ impl<S: TokenStore + TrustStore> Feedkey<S> {
         self.keys_ready().await?;
         check_rule(&policy.rule)?;
         check_lifetime(policy.lifetime)?;
-        self.account_record(account).await?;
         let now = self.now();
         // The hidden parent's secret is dropped here: no one can ever present it.
         let (id, _secret, secret_hash) = self.mint()?;
@@ -255,10 +254,8 @@ impl<S: TokenStore + TrustStore> Feedkey<S> {
             now,
         );
         parent.description = "trusted-publishing policy".into();
-        match self.store.insert_token(parent).await {
-            Err(StoreError::NotFound) => return Err(Error::AccountNotFound),
-            other => other?,
-        }
+        // Only for an account in good standing, as every record an account gains.
+        self.store_admitted(&parent).await?;
         let mut row = TrustPolicyRow::new(
             id,
             account.clone(),
