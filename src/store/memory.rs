@@ -213,12 +213,15 @@ impl TokenStore for MemoryStore {
         if !accounts.contains_key(&record.account) {
             return Err(StoreError::NotFound);
         }
-        let mut shard = write(self.shard(&record.id));
-        if shard.contains(&record.id) {
-            return Err(StoreError::Duplicate);
+        // Shared before the shard's lock is taken: sharing hashes the scope and may
+        // sweep the scope table, which the shard's readers (every `authorize`) need not
+        // wait for.
+        let slot = Slot::new(self.compact(record, &accounts));
+        if write(self.shard(&slot.record.id)).insert_new(slot) {
+            Ok(())
+        } else {
+            Err(StoreError::Duplicate)
         }
-        shard.insert_new(Slot::new(self.compact(record, &accounts)));
-        Ok(())
     }
 
     async fn token(&self, id: &TokenId) -> Result<Option<StoredToken>, StoreError> {
@@ -242,12 +245,14 @@ impl TokenStore for MemoryStore {
         expected_revision: u64,
     ) -> Result<(), StoreError> {
         let accounts = read(&self.accounts);
+        // Shared before the shard's lock is taken, as on insert.
+        let record = Arc::new(self.compact(record, &accounts));
         let mut shard = write(self.shard(&record.id));
         let slot = shard.get_mut(&record.id).ok_or(StoreError::NotFound)?;
         if slot.record.revision != expected_revision || slot.record.account != record.account {
             return Err(StoreError::Conflict);
         }
-        slot.record = Arc::new(self.compact(record, &accounts));
+        slot.record = record;
         Ok(())
     }
 
