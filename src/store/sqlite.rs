@@ -232,7 +232,6 @@ impl SqliteStore {
         drop(spawned);
     }
 
-    /// The reading connection, used in place.
     /// The version of the schema the database is at (the last migration applied), and
     /// the latest this build knows, for an operator's check.
     ///
@@ -250,6 +249,7 @@ impl SqliteStore {
         Ok((current, MIGRATIONS.last().map_or(0, |m| m.version)))
     }
 
+    /// The reading connection, used in place.
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         lock(&self.inner.reader)
     }

@@ -94,13 +94,15 @@ pub async fn a_disabled_account_is_refused_until_enabled_and_a_deleted_one_for_g
         keys.issue(&alice, NewToken::new("new", ci_scope())).await,
         Err(Error::AccountDisabled)
     ));
-    assert!(
-        keys.derive(
+    let derived = keys
+        .derive(
             &api_key(scoped.token.expose_secret()),
             NewChild::new("build 2", ci_scope(), Duration::minutes(30)),
         )
-        .await
-        .is_err()
+        .await;
+    assert!(
+        matches!(&derived, Err(Error::Denied(d)) if d.reason() == &DenyReason::AccountDisabled),
+        "{derived:?}"
     );
     // Another account is untouched.
     assert_eq!(refusal(&keys, bobs.token.expose_secret()).await, None);
@@ -144,7 +146,13 @@ pub async fn a_disabled_account_is_refused_until_enabled_and_a_deleted_one_for_g
     for secret in [primary.token.expose_secret(), after.token.expose_secret()] {
         assert_eq!(refusal(&keys, secret).await, Some(DenyReason::Revoked));
     }
-    assert!(keys.sign_in("alice", "correct horse").await.is_err());
+    // The password is gone with the account.
+    assert_eq!(
+        keys.sign_in("alice", "correct horse")
+            .await
+            .map_err(|d| d.reason().clone()),
+        Err(DenyReason::WrongPassword)
+    );
     assert!(matches!(
         keys.enable_account(&alice).await,
         Err(Error::AccountDeleted)
